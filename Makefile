@@ -1,0 +1,109 @@
+# syncdax - top-level build.
+#
+#   make            library (static and shared), the syncdax command, tests
+#   make test       run every test; the last line is "N passed, N failed"
+#   make bench      run every benchmark (make bench-NAME for one: pmem, ...)
+#   make demo       install what is missing, then show synchronous faults
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make SAN=1 ...  the same with AddressSanitizer + UBSan (build-san/)
+#
+# Every src/<layer>/*.c goes into the library; every tests/<layer>/test_*.c
+# is a test program (cmocka, TAP output) linked with tests/lib/*.c; every
+# bench/bench_*.c a benchmark.  Header dependencies are generated (-MMD).
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+
+ifeq ($(SAN),1)
+B       := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=undefined
+OPT     := -O1
+else
+B       := build
+SANFLAGS :=
+OPT     := -O2
+endif
+
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fPIC -pthread $(SANFLAGS)
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc
+LDFLAGS += -pthread $(SANFLAGS)
+TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+LIB_SRC   := $(sort $(wildcard src/*/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(B)/%.o)
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+TOOL_OBJ  := $(TOOL_SRC:%.c=$(B)/%.o)
+TLIB_SRC  := $(sort $(wildcard tests/lib/*.c))
+TLIB_OBJ  := $(TLIB_SRC:%.c=$(B)/%.o)
+TEST_SRC  := $(sort $(wildcard tests/*/test_*.c))
+TEST_BIN  := $(TEST_SRC:%.c=$(B)/%)
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:%.c=$(B)/%)
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLE_BIN := $(EXAMPLE_SRC:%.c=$(B)/%)
+
+STATIC  := $(B)/libsyncdax.a
+SHARED  := $(B)/libsyncdax.so
+CMD     := $(B)/syncdax
+
+.PHONY: all test bench demo install clean
+.SECONDARY:
+all: $(STATIC) $(SHARED) $(CMD) $(TEST_BIN) $(BENCH_BIN) $(EXAMPLE_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libsyncdax.so.0 $(LDFLAGS) -o $@ $^
+
+$(CMD): $(TOOL_OBJ) $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+
+$(B)/tests/%: tests/%.c $(TLIB_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/lib $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< \
+		$(TLIB_OBJ) $(STATIC) $(TESTLIBS) -lm
+
+$(B)/bench/%: bench/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(STATIC) -lm
+
+$(B)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(STATIC) -lm
+
+test: all
+	@B=$(B) SYNCDAX=$(abspath $(CMD)) sh tests/run-tests.sh $(TEST_BIN)
+
+bench: all
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+bench-%: all
+	$(B)/bench/bench_$*
+
+demo: all
+	@sh tools/demo.sh $(abspath $(CMD))
+
+install: $(STATIC) $(SHARED) $(CMD)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/syncdax.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libsyncdax.so.0
+	ln -sf libsyncdax.so.0 $(DESTDIR)$(PREFIX)/lib/libsyncdax.so
+	install -m 755 $(CMD) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' syncdax.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/syncdax.pc
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

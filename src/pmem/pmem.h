@@ -1,0 +1,134 @@
+/*
+ * pmem.h - the persistent-memory device: open/map, persistence primitives,
+ * and the crash simulation of the persistence domain.
+ *
+ * A device is one of four kinds, told apart once at sdx_dev_open():
+ *
+ *   DEVDAX    /dev/daxX.Y character device     CPU cache flush + fence
+ *   FSDAX     file on an -o dax mount           CPU cache flush + fence
+ *             (mmap MAP_SHARED_VALIDATE|MAP_SYNC succeeds)
+ *   EMULATED  file on tmpfs, or any file with   CPU cache flush + fence
+ *             SDX_DEV_EMULATE                   (durable as memory is)
+ *   FILE      any other regular file            msync of covering pages;
+ *                                               is_persistent == false
+ *
+ * Invariants:
+ *   (1) The whole device is mapped MAP_SHARED at dev->base for its life.
+ *   (2) Every store the library wants durable goes through sdx_dev_flush()
+ *       + sdx_dev_drain() (or the *_persist helpers built on them); nothing
+ *       else is assumed durable.  The crash simulation relies on this.
+ *   (3) A device is open read-write by at most one process (flock
+ *       LOCK_EX|LOCK_NB on the device's fd; LOCK_SH for read-only opens).
+ *
+ * Crash simulation (emulated devices only, for tests): the process keeps a
+ * second image, the media.  sdx_dev_flush() records the lines; the next
+ * drain copies recorded lines to the media.  At the armed drain (counting
+ * from 1, across all threads) the process crashes: the media, optionally
+ * with evicted and torn lines, is what survives; the process _exit()s with
+ * SDX_CRASH_EXIT.
+ */
+#ifndef SDX_PMEM_H
+#define SDX_PMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SDX_PAGE_SIZE 4096u
+#define SDX_CACHELINE 64u
+
+enum sdx_dev_kind { SDX_DEV_DEVDAX, SDX_DEV_FSDAX, SDX_DEV_EMULATED,
+		    SDX_DEV_FILE };
+enum sdx_flush_kind { SDX_FLUSH_CLWB, SDX_FLUSH_CLFLUSHOPT,
+		      SDX_FLUSH_CLFLUSH, SDX_FLUSH_MSYNC };
+
+/* sdx_dev_open flags */
+#define SDX_DEV_EMULATE 0x1u	/* treat any regular file as emulated pmem */
+#define SDX_DEV_RDONLY  0x2u	/* map read-only, shared lock */
+
+struct sdx_crashsim;
+
+struct sdx_dev {
+	char *path;
+	int fd;
+	enum sdx_dev_kind kind;
+	enum sdx_flush_kind flush;	/* chosen once at open */
+	bool is_persistent;		/* stores durable from user space */
+	bool is_rdonly;
+	uint8_t *base;			/* the whole device, MAP_SHARED */
+	uint64_t size;			/* bytes, a multiple of 4 KiB */
+	struct sdx_crashsim *crash;	/* NULL unless simulating */
+};
+
+/*
+ * sdx_dev_open - recognise, lock and map a device
+ * Return: 0 and *out, or -errno with a sentence recorded (sdx_err): ENOENT/
+ *         EACCES for an unreadable path, EINVAL for a size that is not a
+ *         multiple of 4 KiB or a path that is no device kind, EBUSY when
+ *         another process holds it.
+ */
+int sdx_dev_open(const char *path, unsigned flags, struct sdx_dev **out);
+void sdx_dev_close(struct sdx_dev *dev);
+
+/* Name of the kind and of the flush instruction, for messages and bench. */
+const char *sdx_dev_kind_name(enum sdx_dev_kind kind);
+const char *sdx_flush_kind_name(enum sdx_flush_kind kind);
+
+/*
+ * The persistence primitives of @dev.  @addr may lie in dev->base or in any
+ * other mapping of the device registered with sdx_dev_alias().
+ */
+void sdx_dev_flush(struct sdx_dev *dev, const void *addr, size_t len);
+void sdx_dev_drain(struct sdx_dev *dev);
+void sdx_dev_persist(struct sdx_dev *dev, const void *addr, size_t len);
+/* Copy/fill and persist; non-temporal stores for large ranges. */
+void sdx_dev_memcpy_persist(struct sdx_dev *dev, void *dst, const void *src,
+			    size_t len);
+void sdx_dev_memset_persist(struct sdx_dev *dev, void *dst, int c,
+			    size_t len);
+
+/*
+ * sdx_dev_alias - tell the device that [va, va+len) maps device offset @off
+ * (a DAX mapping), so flushes through it are attributed right; @len 0
+ * removes the alias starting at @va.  Cheap when no crash simulation runs.
+ */
+void sdx_dev_alias(struct sdx_dev *dev, void *va, size_t len, uint64_t off);
+
+/* Force a flush instruction (bench and tests); -ENOTSUP if the CPU lacks it. */
+int sdx_dev_set_flush(struct sdx_dev *dev, enum sdx_flush_kind kind);
+
+/* ---- crash simulation ---- */
+
+#define SDX_CRASH_EXIT 86	/* exit status of a simulated crash */
+
+enum sdx_crash_mode {
+	SDX_CRASH_STRICT,	/* only flushed-and-drained lines survive */
+	SDX_CRASH_EVICT,	/* plus a random subset of other written lines */
+	SDX_CRASH_TEAR,		/* plus 8-byte pieces of other written lines */
+};
+
+struct sdx_crash_config {
+	const char *device_path;	/* which device to simulate */
+	const char *media_path;		/* the media image (created/overwritten
+					   from the device at open) */
+	uint64_t crash_at_drain;	/* 1-based; 0 = never crash */
+	enum sdx_crash_mode mode;
+	uint64_t seed;
+};
+
+/*
+ * sdx_crashsim_arm - simulate crashes on the next open of cfg->device_path.
+ * Also armed from the environment (SDX_CRASH_DEVICE, SDX_CRASH_MEDIA,
+ * SDX_CRASH_AT, SDX_CRASH_MODE=strict|evict|tear, SDX_CRASH_SEED) so a
+ * harness can drive an unmodified program.
+ */
+int sdx_crashsim_arm(const struct sdx_crash_config *cfg);
+/* Drains counted so far in this process (for counting crash points). */
+uint64_t sdx_crashsim_drains(void);
+/* Crash now, as if at a drain (tests). Does not return. */
+void sdx_crashsim_crash(struct sdx_dev *dev) __attribute__((noreturn));
+
+/* Find the open device that holds @addr (base or alias), or NULL. */
+struct sdx_dev *sdx_dev_lookup(const void *addr);
+
+#endif /* SDX_PMEM_H */
