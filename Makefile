@@ -6,6 +6,7 @@
 #   make demo       install what is missing, then show synchronous faults
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make SAN=1 ...  the same with AddressSanitizer + UBSan (build-san/)
+#   make BUILD=dir  build somewhere else (parallel work trees)
 #
 # Every src/<layer>/*.c goes into the library; every tests/<layer>/test_*.c
 # is a test program (cmocka, TAP output) linked with tests/lib/*.c; every
@@ -16,12 +17,12 @@ DESTDIR ?=
 CC      ?= cc
 
 ifeq ($(SAN),1)
-B       := build-san
+B       := $(or $(BUILD),build-san)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
 OPT     := -O1
 else
-B       := build
+B       := $(or $(BUILD),build)
 SANFLAGS :=
 OPT     := -O2
 endif
