@@ -90,7 +90,9 @@ bench: all
 bench-%: all
 	$(B)/bench/bench_$*
 
-demo: all
+demo:
+	@sh tools/install-deps.sh
+	@$(MAKE) --no-print-directory -j2 all >/dev/null
 	@sh tools/demo.sh $(abspath $(CMD))
 
 install: $(STATIC) $(SHARED) $(CMD)
