@@ -1,0 +1,403 @@
+/*
+ * fs.h - the internals of src/fs shared by its files: the mounted file
+ * system (struct sdx_fs), the in-memory inode (struct sdx_inode), and the
+ * internal API of super.c, inode.c, ialloc.c, balloc.c and extent.c on which
+ * the file operations (api.c, dir.c, namei.c, ...) are built.
+ *
+ * Locking (DESIGN.md order: invalidate_lock -> journal handle -> fs->lock):
+ *   fs->lock is the big metadata lock.  Every public call takes it; it is
+ *   also the journal's owner_lock, so the journal's background thread holds
+ *   it while it commits or checkpoints.  Unless a contract says otherwise,
+ *   every function declared here runs with fs->lock held ("Context: lock")
+ *   and, where it takes a handle, inside a handle opened by the caller
+ *   with sdx_journal_start on fs->journal ("handle open").
+ *
+ * Invariants:
+ *   (1) Every metadata block is changed only through a handle
+ *       (get_write_access / dirty_metadata); readers use sdx_bread (the
+ *       newest version: running transaction, then committed, then home).
+ *   (2) struct sdx_inode.raw is the authoritative copy of an in-use inode
+ *       while the inode is cached; sdx_inode_mark_dirty writes it into the
+ *       inode table block in the caller's handle (with its checksum).
+ *   (3) One struct sdx_inode per inode number (the cache); refcount counts
+ *       sdx_iget/sdx_inode_get_fd references; freed at zero.
+ *   (4) Every block number, count and offset read from the media is checked
+ *       against the geometry below before use; a bad one is -EUCLEAN with
+ *       a sentence naming the structure.
+ *
+ * Inode life cycle:
+ *   sdx_inode_alloc --> IN USE (links >= 1) --unlink of last link--> ORPHAN
+ *   (links 0, fsops puts it on the orphan list while open or mapped)
+ *   --last reference (sdx_iput)--> fs->evict hook, blocks and inode freed.
+ */
+#ifndef SDX_FS_H
+#define SDX_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "fs/iomap.h"
+#include "fs/ondisk.h"
+#include "journal/journal.h"
+
+#define SDX_BLOCK_SIZE		4096u
+#define SDX_BLOCK_SHIFT		12
+#define SDX_MAX_FILE_BLOCKS	(1ull << 32)	/* logical blocks (32-bit) */
+
+/*
+ * Journal credits (blocks a handle may dirty) for the common operations.
+ * One allocation plus extent insert: bitmap, descriptor, superblock, inode
+ * table block, and a split at every level of a depth-5 tree.
+ */
+#define SDX_CREDITS_EXTENT	(4 + 2 * (EXT4_EXT_MAX_DEPTH + 1))
+#define SDX_CREDITS_INODE	8	/* inode alloc/free or attribute change */
+
+struct sdx_dev;
+struct sdx_fdtable;		/* fsops: the fd table (api.c) */
+struct sdx_inode;
+
+/* One block group, in CPU form (from its descriptor at mount). */
+struct sdx_group {
+	uint64_t block_bitmap;
+	uint64_t inode_bitmap;
+	uint64_t inode_table;
+};
+
+struct sdx_fs {
+	struct sdx_dev *dev;
+	struct sdx_journal *journal;
+	pthread_mutex_t lock;		/* the big metadata lock (see top) */
+	bool is_rdonly;
+
+	/* geometry, checked at mount */
+	uint64_t blocks_count;
+	uint32_t inodes_count;
+	uint32_t first_data_block;	/* 0 with 4 KiB blocks */
+	uint32_t blocks_per_group;
+	uint32_t inodes_per_group;
+	uint32_t groups_count;
+	uint32_t inode_size;		/* s_inode_size, >= 128 */
+	uint32_t desc_size;		/* 32 or s_desc_size (64bit) */
+	uint32_t itable_blocks;		/* inode table blocks per group */
+	uint32_t first_ino;		/* first non-reserved inode */
+	uint32_t groups_per_flex;	/* 1 without flex_bg */
+	uint64_t gdt_block;		/* first group descriptor block */
+	uint32_t gdt_blocks;		/* blocks of group descriptors */
+	uint16_t want_extra_isize;	/* i_extra_isize of new inodes */
+	struct sdx_group *groups;	/* groups_count entries */
+
+	/* features and checksums */
+	uint32_t feature_compat;
+	uint32_t feature_incompat;
+	uint32_t feature_ro_compat;
+	bool has_csum;			/* metadata_csum */
+	bool has_gdt_csum;		/* gdt_csum (crc16), read-only */
+	uint32_t csum_seed;		/* crc32c(~0, uuid) or s_checksum_seed */
+	uint8_t uuid[16];
+	uint32_t hash_seed[4];		/* s_hash_seed, for htree */
+	uint8_t def_hash_version;
+	bool is_unsigned_hash;
+
+	/* inode cache: sdx_iget/sdx_iput */
+	struct sdx_inode **icache;
+	uint32_t icache_size;		/* buckets, a power of two */
+	uint32_t alloc_rotor;		/* next group for new directories */
+
+	/* hooks and slots of other parts */
+	sdx_invalidate_fn invalidate;	/* src/dax (sdx_fs_set_invalidate) */
+	struct sdx_fdtable *fds;	/* fsops */
+	/*
+	 * Called by sdx_iput, inside the handle that deletes an inode whose
+	 * last link and last reference are gone, before its blocks and its
+	 * number are freed (fsops: take it off the orphan list).  May be NULL.
+	 */
+	int (*evict)(struct sdx_handle *h, struct sdx_inode *inode);
+};
+
+struct sdx_inode {
+	struct sdx_fs *fs;
+	uint32_t ino;
+	unsigned refcount;		/* under fs->lock */
+	struct sdx_inode *hash_next;	/* icache bucket chain */
+	struct ext4_inode raw;		/* authoritative in-memory copy */
+	pthread_rwlock_t invalidate_lock;
+	void *dax;			/* src/dax's slot */
+	sdx_tid_t datasync_tid;		/* fdatasync commits up to this */
+	sdx_tid_t sync_tid;		/* fsync commits up to this */
+	unsigned open_count;		/* fsops: open fds */
+	bool is_orphan;			/* fsops: on the orphan list */
+	uint32_t csum_seed;		/* crc32c(fs seed, ino, generation) */
+};
+
+/* ---- super.c: mount, unmount, blocks, descriptors, superblock ---- */
+
+/* sdx_fs_open flags: SDX_MOUNT_RDONLY, SDX_MOUNT_EMULATE (syncdax.h) */
+
+/**
+ * sdx_fs_open - check and mount the ext4 file system on @device
+ * @flags: SDX_MOUNT_RDONLY, SDX_MOUNT_EMULATE
+ *
+ * Checks the superblock (magic, 4 KiB blocks, geometry against the device
+ * size, checksum), the feature set (unsupported incompat features refused
+ * by name; ro_compat features syncdax cannot maintain allow a read-only
+ * mount only), every group descriptor (checksum, bitmap and table
+ * locations), opens the journal (recovery) and, read-write, updates the
+ * mount count, time and state through a handle.
+ * Context: none (no lock).
+ * Return: 0 and *@out, or -EUCLEAN (corrupt), -EOPNOTSUPP (feature or block
+ *         size, named), -EROFS (read-write refused; read-only would work),
+ *         or the device's error; a sentence is recorded.
+ */
+int sdx_fs_open(const char *device, unsigned flags, struct sdx_fs **out);
+
+/**
+ * sdx_fs_close - unmount: commit and checkpoint, mark clean, free
+ * Context: no handle open, lock not held; every inode reference dropped
+ * (remaining cached inodes are freed without being written).
+ * Return: 0 or the journal's error (the file system is freed anyway).
+ */
+int sdx_fs_close(struct sdx_fs *fs);
+
+/* Start a handle on fs->journal (-EROFS on a read-only mount). */
+int sdx_fs_start(struct sdx_fs *fs, int credits, struct sdx_handle **out);
+
+/**
+ * sdx_bread - the newest version of metadata @block (read-only view)
+ * Context: lock; the pointer is valid until the lock is dropped.
+ * Return: the block, or NULL with -EUCLEAN/-EIO in *@err and a sentence.
+ */
+const void *sdx_bread(struct sdx_fs *fs, uint64_t block, int *err);
+
+/* Is [block, block+count) inside the file system and not in metadata it
+ * cannot be (superblock, descriptors)?  For block numbers read from media. */
+bool sdx_fs_block_valid(const struct sdx_fs *fs, uint64_t block,
+			uint64_t count);
+
+/*
+ * The group descriptor of @group: read view, or write access in @h (then
+ * modify it and call sdx_group_desc_dirty, which sets its checksum).
+ * Context: lock (+ handle for _get_write).
+ */
+const struct ext4_group_desc *sdx_group_desc(struct sdx_fs *fs,
+					     uint32_t group, int *err);
+int sdx_group_desc_get_write(struct sdx_handle *h, struct sdx_fs *fs,
+			     uint32_t group, struct ext4_group_desc **gd);
+void sdx_group_desc_dirty(struct sdx_handle *h, struct sdx_fs *fs,
+			  uint32_t group);
+
+/* Field accessors honouring s_desc_size (the _hi halves need >= 64). */
+uint32_t sdx_gd_free_blocks(const struct sdx_fs *fs,
+			    const struct ext4_group_desc *gd);
+uint32_t sdx_gd_free_inodes(const struct sdx_fs *fs,
+			    const struct ext4_group_desc *gd);
+uint32_t sdx_gd_used_dirs(const struct sdx_fs *fs,
+			  const struct ext4_group_desc *gd);
+uint32_t sdx_gd_itable_unused(const struct sdx_fs *fs,
+			      const struct ext4_group_desc *gd);
+void sdx_gd_set_free_blocks(const struct sdx_fs *fs,
+			    struct ext4_group_desc *gd, uint32_t n);
+void sdx_gd_set_free_inodes(const struct sdx_fs *fs,
+			    struct ext4_group_desc *gd, uint32_t n);
+void sdx_gd_set_used_dirs(const struct sdx_fs *fs,
+			  struct ext4_group_desc *gd, uint32_t n);
+void sdx_gd_set_itable_unused(const struct sdx_fs *fs,
+			      struct ext4_group_desc *gd, uint32_t n);
+
+/*
+ * The superblock: read view, or write access in @h (modify, then
+ * sdx_super_dirty sets the checksum).  Free counts: sdx_super_add_free.
+ */
+const struct ext4_super_block *sdx_super(struct sdx_fs *fs, int *err);
+int sdx_super_get_write(struct sdx_handle *h, struct sdx_fs *fs,
+			struct ext4_super_block **sb);
+void sdx_super_dirty(struct sdx_handle *h, struct sdx_fs *fs);
+/* Add @blocks free blocks and @inodes free inodes (negative: take). */
+int sdx_super_add_free(struct sdx_handle *h, struct sdx_fs *fs,
+		       int64_t blocks, int64_t inodes);
+
+/* Group of a block / of an inode number; first block of a group. */
+uint32_t sdx_block_group(const struct sdx_fs *fs, uint64_t block);
+uint32_t sdx_inode_group(const struct sdx_fs *fs, uint32_t ino);
+uint64_t sdx_group_first_block(const struct sdx_fs *fs, uint32_t group);
+/* Blocks in @group (the last group may be short). */
+uint32_t sdx_group_blocks(const struct sdx_fs *fs, uint32_t group);
+
+/* ---- balloc.c: blocks ---- */
+
+/**
+ * sdx_block_alloc - allocate a run of up to @count blocks near @goal
+ * @inode: for the fallback goal (its group, then its flex group); may be NULL
+ * @goal:  preferred first block (0: none); the run starts there if free
+ * @first/@got: the run allocated, 1 <= *got <= @count, contiguous
+ *
+ * Marks the bitmap (initialising a BLOCK_UNINIT group first), updates the
+ * descriptor and superblock free counts and checksums.  Never returns a
+ * block freed in a transaction that has not committed (journal.h (2)).
+ * Does not touch the inode (i_blocks is the extent code's).
+ * Context: lock, handle open.
+ * Return: 0, -ENOSPC (nothing changed), -EUCLEAN, -EIO.
+ */
+int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
+		    uint64_t goal, uint64_t count, uint64_t *first,
+		    uint64_t *got);
+
+/**
+ * sdx_block_free - free blocks [@block, @block+@count)
+ * The run may span groups.  Metadata blocks must be revoked by the caller
+ * (sdx_journal_revoke) before; data blocks need not.
+ * Context: lock, handle open.
+ * Return: 0, -EUCLEAN (outside the file system or already free, named).
+ */
+int sdx_block_free(struct sdx_handle *h, uint64_t block, uint64_t count);
+
+/* Free blocks now (the superblock count), for statfs and tests. */
+uint64_t sdx_fs_free_blocks(struct sdx_fs *fs);
+
+/* ---- ialloc.c: inode numbers ---- */
+
+/**
+ * sdx_inode_alloc - allocate and initialise a new inode
+ * @dir:  the parent directory (group choice; NULL: root's group)
+ * @mode: S_IFREG|0644 etc.; the type decides the group policy (directories
+ *        spread over groups, files stay with their parent)
+ *
+ * The new inode has i_links_count 0 (the caller links it), uid/gid of the
+ * process, all four times now, a fresh generation, i_extra_isize, and for
+ * regular files, directories and symlinks EXT4_EXTENTS_FL with an empty
+ * extent root (a fast symlink clears it).  It is cached with refcount 1 and
+ * written into its table block (marked dirty) in @h.
+ * Context: lock, handle open.
+ * Return: 0 and *@out, -ENOSPC when no inode is free (nothing changed).
+ */
+int sdx_inode_alloc(struct sdx_handle *h, struct sdx_inode *dir, mode_t mode,
+		    struct sdx_inode **out);
+
+/**
+ * sdx_inode_free - delete @inode: free its blocks and its number
+ * Sets i_dtime and i_links_count 0, frees every block (extent tree
+ * included), clears the inode bitmap bit and updates the counts.  The
+ * caller still holds its reference (sdx_iput drops it).
+ * Context: lock, handle open.
+ */
+int sdx_inode_free(struct sdx_handle *h, struct sdx_inode *inode);
+
+/* ---- inode.c: the inode cache and inode fields ---- */
+
+/**
+ * sdx_iget - the cached inode @ino, read and checked on first use
+ * Checks the number (reserved/out of range: -EUCLEAN, except the
+ * root and journal inodes), that the inode is in use (bitmap is not
+ * consulted; i_links_count 0 and i_dtime set mean deleted: -ENOENT for a
+ * file that vanished), the checksum, i_extra_isize, and the extent root
+ * header when EXT4_EXTENTS_FL.  Takes a reference.
+ * Context: lock.
+ * Return: 0 and *@out, -EUCLEAN (named), -ENOENT, -ENOMEM.
+ */
+int sdx_iget(struct sdx_fs *fs, uint32_t ino, struct sdx_inode **out);
+/* Read an inode that may be free (fsck-style walks); no in-use check. */
+int sdx_iget_raw(struct sdx_fs *fs, uint32_t ino, struct sdx_inode **out);
+
+/**
+ * sdx_iput - drop a reference; at zero the inode leaves the cache, and if
+ * it has no links left (and the mount is read-write) it is deleted in a
+ * handle of its own: fs->evict, then sdx_inode_free.
+ * Context: lock, no handle open.
+ */
+void sdx_iput(struct sdx_inode *inode);
+/* Take another reference. Context: lock. */
+struct sdx_inode *sdx_igrab(struct sdx_inode *inode);
+
+/**
+ * sdx_inode_mark_dirty - write inode->raw into its table block in @h
+ * Sets the checksum.  Call after every change of raw.
+ * Context: lock, handle open.
+ * Return: 0, -EIO.
+ */
+int sdx_inode_mark_dirty(struct sdx_handle *h, struct sdx_inode *inode);
+
+/* i_size (lo+high) and setter (does not mark dirty). */
+void sdx_inode_set_size(struct sdx_inode *inode, uint64_t size);
+/* i_blocks in 512-byte units (huge_file aware), as stat's st_blocks. */
+uint64_t sdx_inode_blocks512(const struct sdx_inode *inode);
+/* Add (or subtract, negative) @nblocks fs blocks to i_blocks. */
+void sdx_inode_add_blocks(struct sdx_inode *inode, int64_t nblocks);
+
+/* Times: SDX_TIME_* bits set to now (ns); get one as a timespec. */
+#define SDX_TIME_ATIME	0x1u
+#define SDX_TIME_MTIME	0x2u
+#define SDX_TIME_CTIME	0x4u
+#define SDX_TIME_CRTIME	0x8u
+void sdx_inode_touch(struct sdx_inode *inode, unsigned which);
+struct timespec sdx_inode_time(const struct sdx_inode *inode,
+			       unsigned which);
+
+/* Fill @st from the inode (st_dev 0, st_blksize 4096). */
+void sdx_inode_stat(const struct sdx_inode *inode, struct stat *st);
+
+/* ---- extent.c: the extent tree of an inode ---- */
+
+#define SDX_EXTENT_UNWRITTEN	0x1u	/* sdx_extent_map *flags */
+#define SDX_EXTENT_HOLE		0x2u
+
+/**
+ * sdx_extent_map - where logical block @lblk lives
+ * @pblk/@len/@flags: MAPPED: physical block of @lblk and blocks that
+ *   follow contiguously in the same extent; UNWRITTEN too, with the flag;
+ *   HOLE (*@pblk 0): blocks up to the next extent (or to the 2^32 limit).
+ * Context: lock.
+ * Return: 0, -EUCLEAN for a corrupt tree (named with the inode).
+ */
+int sdx_extent_map(struct sdx_inode *inode, uint64_t lblk, uint64_t *pblk,
+		   uint64_t *len, unsigned *flags);
+
+/**
+ * sdx_extent_insert - map [@lblk, @lblk+@len) to [@pblk, ...) (a hole)
+ * Merges with neighbours where possible, splits nodes and grows the root
+ * as needed (tree blocks allocated near @pblk), adds @len to i_blocks,
+ * marks the inode dirty.  The range must be a hole: -EEXIST otherwise.
+ * Context: lock, handle open.
+ * Return: 0, -ENOSPC (for a tree block; nothing changed), -EUCLEAN, -EEXIST.
+ */
+int sdx_extent_insert(struct sdx_handle *h, struct sdx_inode *inode,
+		      uint64_t lblk, uint64_t pblk, uint64_t len,
+		      bool is_unwritten);
+
+/**
+ * sdx_extent_remove - unmap [@lblk, @lblk+@len) and free its blocks
+ * Splits an extent in the middle if needed (may allocate a tree block),
+ * frees emptied tree blocks, subtracts from i_blocks, marks the inode
+ * dirty.  Holes in the range are fine.
+ * Context: lock, handle open.
+ * Return: 0, -ENOSPC (a split needed a block), -EUCLEAN.
+ */
+int sdx_extent_remove(struct sdx_handle *h, struct sdx_inode *inode,
+		      uint64_t lblk, uint64_t len);
+
+/**
+ * sdx_extent_mark_written - convert unwritten blocks in the range to written
+ * (splitting extents at the range's edges).  Written blocks and holes in
+ * the range are left alone.  The caller zeroes the data first.
+ * Context: lock, handle open.
+ * Return: 0, -ENOSPC, -EUCLEAN.
+ */
+int sdx_extent_mark_written(struct sdx_handle *h, struct sdx_inode *inode,
+			    uint64_t lblk, uint64_t len);
+
+/* The last mapped logical block + 1 (0: no extents), for goals and size. */
+int sdx_extent_end(struct sdx_inode *inode, uint64_t *end_lblk,
+		   uint64_t *last_pblk);
+
+/**
+ * sdx_inode_truncate_blocks - free every block at or after @size bytes
+ * (the block that holds byte @size-1 stays).  Does not change i_size.
+ * Context: lock, handle open; caller holds invalidate_lock exclusive and
+ * has unmapped the range.
+ */
+int sdx_inode_truncate_blocks(struct sdx_handle *h, struct sdx_inode *inode,
+			      uint64_t size);
+
+#endif /* SDX_FS_H */
