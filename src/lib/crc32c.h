@@ -1,11 +1,11 @@
 /*
- * crc32c.h - CRC-32C (Castagnoli), as ext4 and jbd2 use it.
+ * crc32c.h - CRC32C (Castagnoli), the checksum of ext4 metadata_csum and of
+ * jbd2 csum v2/v3.
  *
- * Kernel crc32c_le semantics: no inversion on entry or exit, so
- *	ext4 checksum = sdx_crc32c(~0u, data, len)
- * and the standard (iSCSI) CRC-32C of data is ~sdx_crc32c(~0u, data, len).
- * Chaining works as in the kernel: sdx_crc32c(sdx_crc32c(s, a), b) is the
- * checksum of a followed by b.
+ * Raw register semantics, as Linux's crc32c() and e2fsprogs'
+ * ext2fs_crc32c_le(): no inversion on entry or exit, so checksums chain
+ * (sdx_crc32c(sdx_crc32c(seed, a, n), b, m) covers a then b).  The standard
+ * CRC-32C of a message is ~sdx_crc32c(~0u, msg, len).
  */
 #ifndef SDX_CRC32C_H
 #define SDX_CRC32C_H
