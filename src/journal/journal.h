@@ -60,6 +60,8 @@ struct sdx_journal_opts {
 	uint64_t fs_blocks;		/* bounds for every block number */
 	const uint8_t *fs_uuid;		/* 16 bytes: csum seed, jsb check */
 	pthread_mutex_t *owner_lock;	/* taken by the background thread */
+	bool metadata_csum;		/* ext4 metadata_csum: jbd2 csum v3 */
+	bool is_64bit;			/* ext4 64bit: jbd2 64bit tags */
 };
 
 struct sdx_journal_stats {
