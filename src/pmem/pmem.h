@@ -131,4 +131,29 @@ void sdx_crashsim_crash(struct sdx_dev *dev) __attribute__((noreturn));
 /* Find the open device that holds @addr (base or alias), or NULL. */
 struct sdx_dev *sdx_dev_lookup(const void *addr);
 
+/* ---- within src/pmem only (dev.c, flush.c, crashsim.c) ---- */
+
+/* Grow *@arr (of @elem-byte items) to hold at least @need; 0 or -ENOMEM. */
+int sdx_array_reserve(void **arr, size_t *max, size_t need, size_t elem);
+
+/* The best flush instruction of this CPU (CLWB > CLFLUSHOPT > CLFLUSH). */
+enum sdx_flush_kind sdx_cpu_best_flush(void);
+/* Flush @addr..+len with the CPU's best instruction and fence (no device). */
+void sdx_cpu_persist(const void *addr, size_t len);
+/*
+ * sdx_dev_translate - the device offset that @addr maps (base or alias of
+ * @dev); *@span is how many bytes from @addr on stay contiguous on the
+ * device.  Return: true when @addr belongs to @dev.
+ */
+bool sdx_dev_translate(struct sdx_dev *dev, const void *addr, uint64_t *off,
+		       uint64_t *span);
+/* Attach the armed simulation to a freshly mapped @dev (or do nothing). */
+int sdx_crashsim_attach(struct sdx_dev *dev);
+void sdx_crashsim_detach(struct sdx_dev *dev);
+/* Flush/drain hooks of a simulated device. */
+void sdx_crashsim_record(struct sdx_dev *dev, const void *addr, size_t len);
+void sdx_crashsim_drain(struct sdx_dev *dev);
+/* sdx_drain() with no device: drain the simulated device, if one is open. */
+void sdx_crashsim_drain_active(void);
+
 #endif /* SDX_PMEM_H */
