@@ -17,7 +17,8 @@
  *       in `aliases` names a device in `devices` (close drops its aliases).
  *   (2) `aliases` is sorted by va and its ranges never overlap: a new alias
  *       trims or replaces the ones it covers (a remap of the same VA).
- *   (3) registry_lock is a leaf lock: nothing else is taken while held.
+ *   (3) registry_lock (read for lookups, write for changes) is a leaf
+ *       lock: nothing else is taken while it is held.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,7 +48,7 @@ struct alias {
 	struct sdx_dev *dev;
 };
 
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct sdx_dev **devices;
 static size_t nr_devices, max_devices;
 static struct alias *aliases;
@@ -160,7 +161,7 @@ void sdx_dev_alias(struct sdx_dev *dev, void *va, size_t len, uint64_t off)
 	if (len > dev->size || off > dev->size - len ||
 	    a.end < a.va)
 		return;		/* outside the device: nothing to attribute */
-	pthread_mutex_lock(&registry_lock);
+	pthread_rwlock_wrlock(&registry_lock);
 	if (len == 0) {
 		i = alias_search(a.va);
 		if (i < nr_aliases && aliases[i].va == a.va &&
@@ -171,7 +172,7 @@ void sdx_dev_alias(struct sdx_dev *dev, void *va, size_t len, uint64_t off)
 		 * then use the CPU's best instruction, as for any address. */
 		(void)alias_add(&a);
 	}
-	pthread_mutex_unlock(&registry_lock);
+	pthread_rwlock_unlock(&registry_lock);
 }
 
 static bool in_base(const struct sdx_dev *dev, uintptr_t p)
@@ -192,14 +193,14 @@ bool sdx_dev_translate(struct sdx_dev *dev, const void *addr, uint64_t *off,
 		*span = dev->size - *off;
 		return true;
 	}
-	pthread_mutex_lock(&registry_lock);
+	pthread_rwlock_rdlock(&registry_lock);
 	i = alias_search(p);
 	if (i < nr_aliases && aliases[i].va <= p && aliases[i].dev == dev) {
 		*off = aliases[i].off + (p - aliases[i].va);
 		*span = aliases[i].end - p;
 		found = true;
 	}
-	pthread_mutex_unlock(&registry_lock);
+	pthread_rwlock_unlock(&registry_lock);
 	return found;
 }
 
@@ -209,7 +210,7 @@ struct sdx_dev *sdx_dev_lookup(const void *addr)
 	struct sdx_dev *dev = NULL;
 	size_t i;
 
-	pthread_mutex_lock(&registry_lock);
+	pthread_rwlock_rdlock(&registry_lock);
 	for (i = 0; i < nr_devices && !dev; i++)
 		if (in_base(devices[i], p))
 			dev = devices[i];
@@ -218,7 +219,7 @@ struct sdx_dev *sdx_dev_lookup(const void *addr)
 		if (i < nr_aliases && aliases[i].va <= p)
 			dev = aliases[i].dev;
 	}
-	pthread_mutex_unlock(&registry_lock);
+	pthread_rwlock_unlock(&registry_lock);
 	return dev;
 }
 
@@ -226,12 +227,12 @@ static int registry_add(struct sdx_dev *dev)
 {
 	int err;
 
-	pthread_mutex_lock(&registry_lock);
+	pthread_rwlock_wrlock(&registry_lock);
 	err = sdx_array_reserve((void **)&devices, &max_devices, nr_devices + 1,
 		      sizeof(*devices));
 	if (!err)
 		devices[nr_devices++] = dev;
-	pthread_mutex_unlock(&registry_lock);
+	pthread_rwlock_unlock(&registry_lock);
 	return err ? sdx_err(err, "%s: out of memory", dev->path) : 0;
 }
 
@@ -239,7 +240,7 @@ static void registry_remove(struct sdx_dev *dev)
 {
 	size_t i, kept = 0;
 
-	pthread_mutex_lock(&registry_lock);
+	pthread_rwlock_wrlock(&registry_lock);
 	for (i = 0; i < nr_devices; i++)
 		if (devices[i] != dev)
 			devices[kept++] = devices[i];
@@ -248,7 +249,22 @@ static void registry_remove(struct sdx_dev *dev)
 		if (aliases[i].dev != dev)
 			aliases[kept++] = aliases[i];
 	nr_aliases = kept;
-	pthread_mutex_unlock(&registry_lock);
+	pthread_rwlock_unlock(&registry_lock);
+}
+
+/* Is the file @st already open as a device of this process? */
+static bool is_open_here(const struct stat *st)
+{
+	struct stat o;
+	bool found = false;
+	size_t i;
+
+	pthread_rwlock_rdlock(&registry_lock);
+	for (i = 0; i < nr_devices && !found; i++)
+		found = fstat(devices[i]->fd, &o) == 0 &&
+			o.st_dev == st->st_dev && o.st_ino == st->st_ino;
+	pthread_rwlock_unlock(&registry_lock);
+	return found;
 }
 
 /* Read one unsigned number from a sysfs file; 0 or -errno. */
@@ -455,10 +471,15 @@ int sdx_dev_open(const char *path, unsigned flags, struct sdx_dev **out)
 		goto out_close;
 	}
 	if (flock(dev->fd, (dev->is_rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB)) {
-		err = errno == EWOULDBLOCK ?
-		      sdx_err(-EBUSY, "%s: in use by another process", path) :
-		      sdx_err(-errno, "%s: cannot lock: %s", path,
-			      strerror(errno));
+		if (errno != EWOULDBLOCK)
+			err = sdx_err(-errno, "%s: cannot lock: %s", path,
+				      strerror(errno));
+		else if (is_open_here(&st))
+			err = sdx_err(-EBUSY, "%s: already open in this "
+				      "process", path);
+		else
+			err = sdx_err(-EBUSY, "%s: in use by another process",
+				      path);
 		goto out_close;
 	}
 	err = S_ISCHR(st.st_mode) ? map_aligned(dev, prot, align) :

@@ -62,12 +62,15 @@ struct sdx_dev {
 
 /*
  * sdx_dev_open - recognise, lock and map a device
+ * Context: thread-safe; attaches the crash simulation when one is armed for
+ *          this file (sdx_crashsim_arm or the environment).
  * Return: 0 and *out, or -errno with a sentence recorded (sdx_err): ENOENT/
- *         EACCES for an unreadable path, EINVAL for a size that is not a
- *         multiple of 4 KiB or a path that is no device kind, EBUSY when
- *         another process holds it.
+ *         EACCES/ENOTDIR for an unreadable path, EINVAL for a size that is
+ *         0 or not a multiple of 4 KiB or a path that is no device kind,
+ *         EBUSY when another process (or this one) holds it.
  */
 int sdx_dev_open(const char *path, unsigned flags, struct sdx_dev **out);
+/* Unmap, unlock and forget @dev and its aliases; NULL is ignored. */
 void sdx_dev_close(struct sdx_dev *dev);
 
 /* Name of the kind and of the flush instruction, for messages and bench. */
@@ -76,12 +79,15 @@ const char *sdx_flush_kind_name(enum sdx_flush_kind kind);
 
 /*
  * The persistence primitives of @dev.  @addr may lie in dev->base or in any
- * other mapping of the device registered with sdx_dev_alias().
+ * other mapping of the device registered with sdx_dev_alias().  Context:
+ * any thread, no lock held on return; a drain of a simulated device may
+ * be the armed crash (it then does not return).
  */
 void sdx_dev_flush(struct sdx_dev *dev, const void *addr, size_t len);
 void sdx_dev_drain(struct sdx_dev *dev);
 void sdx_dev_persist(struct sdx_dev *dev, const void *addr, size_t len);
-/* Copy/fill and persist; non-temporal stores for large ranges. */
+/* Copy/fill and persist (drained on return); non-temporal stores for the
+ * whole lines of ranges of 256 bytes or more. */
 void sdx_dev_memcpy_persist(struct sdx_dev *dev, void *dst, const void *src,
 			    size_t len);
 void sdx_dev_memset_persist(struct sdx_dev *dev, void *dst, int c,
@@ -90,7 +96,9 @@ void sdx_dev_memset_persist(struct sdx_dev *dev, void *dst, int c,
 /*
  * sdx_dev_alias - tell the device that [va, va+len) maps device offset @off
  * (a DAX mapping), so flushes through it are attributed right; @len 0
- * removes the alias starting at @va.  Cheap when no crash simulation runs.
+ * removes the alias starting at @va.  A new alias replaces the parts of
+ * older ones it overlaps (a remap); one reaching beyond the device is
+ * ignored.  A sorted-array insert under the registry lock.
  */
 void sdx_dev_alias(struct sdx_dev *dev, void *va, size_t len, uint64_t off);
 
@@ -117,15 +125,23 @@ struct sdx_crash_config {
 };
 
 /*
- * sdx_crashsim_arm - simulate crashes on the next open of cfg->device_path.
+ * sdx_crashsim_arm - simulate crashes on the next read-write open of
+ * cfg->device_path (the same file: device and inode numbers), which must
+ * be an emulated device; resets the drain count; NULL disarms.
  * Also armed from the environment (SDX_CRASH_DEVICE, SDX_CRASH_MEDIA,
  * SDX_CRASH_AT, SDX_CRASH_MODE=strict|evict|tear, SDX_CRASH_SEED) so a
- * harness can drive an unmodified program.
+ * harness can drive an unmodified program; that arms every read-write open
+ * of the device in the process.  One simulated device at a time.
+ * A flush stages the line's content of that moment; the next drain writes
+ * the staged lines to the media.  See crashsim.c for the crash rules.
+ * Return: 0, or -EINVAL (missing path, unknown mode), -ENOMEM.
  */
 int sdx_crashsim_arm(const struct sdx_crash_config *cfg);
-/* Drains counted so far in this process (for counting crash points). */
+/* Drains of the simulated device since arming (for counting crash points;
+ * every drain counts, sdx_drain() included, whether it had lines or not). */
 uint64_t sdx_crashsim_drains(void);
-/* Crash now, as if at a drain (tests). Does not return. */
+/* Crash now, as if at a drain (tests); without a simulation on @dev just
+ * _exit(SDX_CRASH_EXIT).  Does not return. */
 void sdx_crashsim_crash(struct sdx_dev *dev) __attribute__((noreturn));
 
 /* Find the open device that holds @addr (base or alias), or NULL. */

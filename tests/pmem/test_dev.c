@@ -240,6 +240,7 @@ static void test_device_open_by_another_writer_is_busy(void **state)
 	expect_while_child_holds(path, 0, SDX_DEV_RDONLY, -EBUSY);
 	/* The child has gone: the lock went with it. */
 	assert_int_equal(sdx_dev_open(path, 0, &dev), 0);
+	expect_refused(path, 0, -EBUSY, "already open in this process");
 	sdx_dev_close(dev);
 	unlink(path);
 }
@@ -422,6 +423,17 @@ static void test_alias_maps_addresses_to_device_offsets(void **state)
 	assert_int_equal(span, 4095);
 	assert_true(sdx_dev_translate(dev, va + 8192 + 2, &off, &span));
 	assert_int_equal(off, 8192 + 8192 + 2);
+	/* A new alias over the end of one piece and the start of the
+	 * next trims both. */
+	sdx_dev_alias(dev, va + 4096 + 2048, 4096, 65536);
+	assert_true(sdx_dev_translate(dev, va + 4096 + 100, &off, &span));
+	assert_int_equal(off, 100);
+	assert_int_equal(span, 2048 - 100);
+	assert_true(sdx_dev_translate(dev, va + 6144 + 5, &off, &span));
+	assert_int_equal(off, 65536 + 5);
+	assert_true(sdx_dev_translate(dev, va + 10240, &off, &span));
+	assert_int_equal(off, 8192 + 8192 + 2048);
+	assert_int_equal(span, 2048);
 	/* An alias beyond the device is ignored. */
 	sdx_dev_alias(dev, va, 4096, DEV_SIZE);
 	assert_true(sdx_dev_translate(dev, va, &off, &span));
