@@ -158,8 +158,7 @@ void sdx_dev_alias(struct sdx_dev *dev, void *va, size_t len, uint64_t off)
 	struct alias a = { (uintptr_t)va, (uintptr_t)va + len, off, dev };
 	size_t i;
 
-	if (len > dev->size || off > dev->size - len ||
-	    a.end < a.va)
+	if (len && (len > dev->size || off > dev->size - len || a.end < a.va))
 		return;		/* outside the device: nothing to attribute */
 	pthread_rwlock_wrlock(&registry_lock);
 	if (len == 0) {
