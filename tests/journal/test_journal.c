@@ -1,0 +1,702 @@
+/*
+ * test_journal.c - the jbd2 journal on a real ext4 image, without the file
+ * system layer: transactions reach home only through commit + checkpoint,
+ * a crash after commit is replayed (by us and by e2fsck), transactions
+ * written by debugfs are replayed by us, revokes and checksums are
+ * honoured, read-only recovery never writes, hostile superblocks are
+ * refused by name, and a crash at every drain of commit and checkpoint
+ * recovers to a prefix of the committed transactions.
+ *
+ * The journal inode's extents come from `debugfs -R "ex <8>"`.  Workloads
+ * that must die run in a forked child: _exit() after a commit is what
+ * SIGKILL leaves behind; the crash simulation of src/pmem gives power
+ * failures at a chosen drain.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "journal/jbd2.h"
+#include "journal/journal.h"
+#include "lib/crc32c.h"
+#include "lib/err.h"
+#include "pmem/pmem.h"
+#include "syncdax.h"
+#include "testutil.h"
+
+#define IMG_SIZE (64ull << 20)
+/* Free data blocks of a fresh 64 MiB image (metadata ends near 2100). */
+#define B1 10000
+#define B2 10001
+#define B3 10002
+#define EXT4_SB_OFFSET 1024
+#define EXT4_SB_VOLUME_NAME 0x78
+#define EXT4_SB_CHECKSUM 0x3fc
+
+struct jimg {
+	char path[256];
+	struct sdx_jextent ext[16];
+	unsigned nr_ext;
+	uint64_t fs_blocks;
+};
+
+static void jimg_read_layout(struct jimg *im)
+{
+	char *out = tu_capture("debugfs -R 'ex <8>' '%s' 2>/dev/null",
+			       im->path);
+	char *line = strtok(out, "\n");
+
+	im->nr_ext = 0;
+	for (; line; line = strtok(NULL, "\n")) {
+		unsigned long long l0, l1, p0, p1, len;
+
+		if (sscanf(line, " %*u/ %*u %*u/ %*u %llu - %llu %llu - %llu "
+			   "%llu", &l0, &l1, &p0, &p1, &len) == 5 &&
+		    im->nr_ext < 16)
+			im->ext[im->nr_ext++] = (struct sdx_jextent){ l0, p0,
+								      len };
+	}
+	free(out);
+	assert_true(im->nr_ext > 0);
+	out = tu_capture("dumpe2fs -h '%s' 2>/dev/null | "
+			 "sed -n 's/^Block count: *//p'", im->path);
+	im->fs_blocks = strtoull(out, NULL, 10);
+	free(out);
+	assert_int_equal(im->fs_blocks, IMG_SIZE / 4096);
+}
+
+static void jimg_make(struct jimg *im, const char *name)
+{
+	snprintf(im->path, sizeof(im->path), "%s", tu_path(name));
+	tu_mkfs(im->path, IMG_SIZE);
+	jimg_read_layout(im);
+}
+
+static struct sdx_journal_opts jimg_opts(const struct jimg *im, bool ro)
+{
+	struct sdx_journal_opts o = {
+		.readonly = ro,
+		.fs_blocks = im->fs_blocks,
+		.metadata_csum = true,
+		.is_64bit = true,
+	};
+	return o;
+}
+
+static int jimg_open_opts(const struct jimg *im, const char *path,
+			  const struct sdx_journal_opts *o,
+			  struct sdx_dev **dev, struct sdx_journal **j)
+{
+	int err = sdx_dev_open(path, o->readonly ? SDX_DEV_RDONLY : 0, dev);
+
+	assert_int_equal(err, 0);
+	err = sdx_journal_open(*dev, im->ext, im->nr_ext, o, j);
+	if (err)
+		sdx_dev_close(*dev);
+	return err;
+}
+
+static void jimg_open(const struct jimg *im, const char *path, bool ro,
+		      struct sdx_dev **dev, struct sdx_journal **j)
+{
+	struct sdx_journal_opts o = jimg_opts(im, ro);
+
+	assert_int_equal(jimg_open_opts(im, path, &o, dev, j), 0);
+}
+
+static void jclose(struct sdx_dev *dev, struct sdx_journal *j)
+{
+	assert_int_equal(sdx_journal_close(j), 0);
+	sdx_dev_close(dev);
+}
+
+/* One handle: fill @block with @byte. */
+static void fill_block(struct sdx_journal *j, uint64_t block, int byte)
+{
+	struct sdx_handle *h;
+	void *data;
+
+	assert_int_equal(sdx_journal_start(j, 4, &h), 0);
+	assert_int_equal(sdx_journal_get_write_access(h, block, &data), 0);
+	memset(data, byte, 4096);
+	sdx_journal_dirty_metadata(h, block);
+	assert_int_equal(sdx_journal_stop(h), 0);
+}
+
+/* One handle: set the ext4 volume label (block 0), checksum updated. */
+static void set_label(struct sdx_journal *j, const char *label)
+{
+	struct sdx_handle *h;
+	uint8_t *sb;
+	void *data;
+
+	assert_int_equal(sdx_journal_start(j, 1, &h), 0);
+	assert_int_equal(sdx_journal_get_write_access(h, 0, &data), 0);
+	sb = (uint8_t *)data + EXT4_SB_OFFSET;
+	memset(sb + EXT4_SB_VOLUME_NAME, 0, 16);
+	memcpy(sb + EXT4_SB_VOLUME_NAME, label, strlen(label));
+	{
+		uint32_t csum = sdx_crc32c(~0u, sb, EXT4_SB_CHECKSUM);
+
+		memcpy(sb + EXT4_SB_CHECKSUM, &csum, 4);	/* le32 */
+	}
+	sdx_journal_dirty_metadata(h, 0);
+	assert_int_equal(sdx_journal_stop(h), 0);
+}
+
+static char *label_of(const char *path)
+{
+	return tu_capture("dumpe2fs -h '%s' 2>/dev/null | "
+			  "sed -n 's/^Filesystem volume name: *//p'", path);
+}
+
+/* First byte of @block in the file at @path (the media, not a mapping). */
+static int byte_on_file(const char *path, uint64_t block)
+{
+	unsigned char c;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, (off_t)(block * 4096)), 1);
+	close(fd);
+	return c;
+}
+
+static bool block_is(const uint8_t *p, int byte)
+{
+	for (int i = 0; i < 4096; i++)
+		if (p[i] != byte)
+			return false;
+	return true;
+}
+
+static void clear_needs_recovery(const char *path)
+{
+	assert_int_equal(tu_sh("debugfs -w -R 'feature -needs_recovery' "
+			       "'%s' >/dev/null 2>&1", path), 0);
+}
+
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* In a child: T1 fills B1 with 0x11, T2 sets the label and fills B2
+ * with 0x22, both committed; then the process dies without checkpoint. */
+static void commit_two_then_die(const struct jimg *im)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sdx_dev *dev;
+		struct sdx_journal *j;
+		struct sdx_journal_opts o = jimg_opts(im, false);
+
+		if (jimg_open_opts(im, im->path, &o, &dev, &j))
+			_exit(1);
+		fill_block(j, B1, 0x11);
+		if (sdx_journal_force_commit(j))
+			_exit(2);
+		set_label(j, "jtest");
+		fill_block(j, B2, 0x22);
+		if (sdx_journal_commit_upto(j, sdx_journal_running_tid(j)))
+			_exit(3);
+		_exit(0);
+	}
+	assert_int_equal(wait_child(pid), 0);
+}
+
+static void test_commit_reaches_home_only_at_checkpoint(void **state)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_journal_stats st;
+	sdx_tid_t tid;
+
+	(void)state;
+	jimg_make(&im, "j-home.img");
+	jimg_open(&im, im.path, false, &dev, &j);
+	tid = sdx_journal_running_tid(j);
+	fill_block(j, B1, 0x5a);
+	assert_true(block_is(sdx_journal_bread(j, B1), 0x5a));
+	assert_true(block_is(sdx_journal_bread_committed(j, B1), 0));
+	assert_int_equal(sdx_journal_commit_upto(j, tid), 0);
+	assert_int_equal(sdx_journal_last_committed(j), tid);
+	assert_int_equal(sdx_journal_running_tid(j), tid + 1);
+	assert_true(block_is(dev->base + B1 * 4096ull, 0));
+	assert_true(block_is(sdx_journal_bread_committed(j, B1), 0x5a));
+	/* Nothing new: commit_upto returns at once, counts nothing. */
+	assert_int_equal(sdx_journal_commit_upto(j, tid), 0);
+	sdx_journal_get_stats(j, &st);
+	assert_int_equal(st.commits, 1);
+	assert_int_equal(st.commit_blocks, 1);
+	jclose(dev, j);
+	assert_int_equal(byte_on_file(im.path, B1), 0x5a);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
+static void test_commit_then_kill_is_replayed_at_open(void **state)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_journal_stats st;
+	char *label;
+
+	(void)state;
+	jimg_make(&im, "j-replay.img");
+	commit_two_then_die(&im);
+	assert_int_equal(byte_on_file(im.path, B1), 0);
+	jimg_open(&im, im.path, false, &dev, &j);
+	sdx_journal_get_stats(j, &st);
+	assert_int_equal(st.replayed_transactions, 2);
+	assert_int_equal(st.replayed_blocks, 3);
+	assert_true(block_is(dev->base + B1 * 4096ull, 0x11));
+	assert_true(block_is(dev->base + B2 * 4096ull, 0x22));
+	jclose(dev, j);
+	label = label_of(im.path);
+	assert_string_equal(label, "jtest\n");
+	free(label);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
+static void test_e2fsck_replays_our_journal_without_corrections(void **state)
+{
+	struct jimg im;
+	char *out, *label;
+
+	(void)state;
+	jimg_make(&im, "j-e2fsck.img");
+	commit_two_then_die(&im);
+	/* What the file system layer sets while mounted read-write. */
+	assert_int_equal(tu_sh("debugfs -w -R 'feature needs_recovery' '%s' "
+			       ">/dev/null 2>&1", im.path), 0);
+	out = tu_capture("e2fsck -fy '%s' 2>&1; echo status=$?", im.path);
+	if (!strstr(out, "recovering journal") || strstr(out, "Fix?") ||
+	    strstr(out, "FIXED") || strstr(out, "status=4") ||
+	    strstr(out, "status=8"))
+		fail_msg("e2fsck -fy did more than replay:\n%s", out);
+	free(out);
+	assert_int_equal(byte_on_file(im.path, B1), 0x11);
+	assert_int_equal(byte_on_file(im.path, B2), 0x22);
+	label = label_of(im.path);
+	assert_string_equal(label, "jtest\n");
+	free(label);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
+static void test_debugfs_transaction_is_replayed(void **state)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_journal_stats st;
+	const char *data = tu_path("j-debugfs.data");
+	FILE *f = fopen(data, "w");
+
+	(void)state;
+	assert_non_null(f);
+	for (int i = 0; i < 2 * 4096; i++)
+		fputc(i < 4096 ? 0x77 : 0x78, f);
+	fclose(f);
+	jimg_make(&im, "j-debugfs.img");
+	/* Two transactions: B1 and B2 written; then B2 revoked. */
+	assert_int_equal(tu_sh("printf 'jo -c\\njw -b %d,%d %s\\njw -r %d "
+			       "%s\\njc\\n' | debugfs -w -f - '%s' "
+			       ">/dev/null 2>&1", B1, B2, data, B2, data,
+			       im.path), 0);
+	assert_int_equal(byte_on_file(im.path, B1), 0);
+	jimg_open(&im, im.path, false, &dev, &j);
+	sdx_journal_get_stats(j, &st);
+	assert_int_equal(st.replayed_transactions, 2);
+	assert_int_equal(st.replayed_blocks, 1);
+	assert_int_equal(st.revoked_blocks, 1);
+	assert_true(block_is(dev->base + B1 * 4096ull, 0x77));
+	assert_true(block_is(dev->base + B2 * 4096ull, 0));
+	jclose(dev, j);
+	clear_needs_recovery(im.path);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+	unlink(data);
+}
+
+static void test_revoke_hides_older_copies_at_replay(void **state)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_journal_stats st;
+	pid_t pid;
+
+	(void)state;
+	jimg_make(&im, "j-revoke.img");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sdx_handle *h;
+		struct sdx_journal_opts o = jimg_opts(&im, false);
+
+		if (jimg_open_opts(&im, im.path, &o, &dev, &j))
+			_exit(1);
+		fill_block(j, B1, 0x31);
+		fill_block(j, B2, 0x32);
+		if (sdx_journal_force_commit(j) ||
+		    sdx_journal_start(j, 1, &h) ||
+		    sdx_journal_revoke(h, B1) || sdx_journal_stop(h) ||
+		    sdx_journal_force_commit(j))
+			_exit(2);
+		_exit(0);
+	}
+	assert_int_equal(wait_child(pid), 0);
+	jimg_open(&im, im.path, false, &dev, &j);
+	sdx_journal_get_stats(j, &st);
+	assert_int_equal(st.replayed_transactions, 2);
+	assert_int_equal(st.revoked_blocks, 1);
+	assert_true(block_is(dev->base + B1 * 4096ull, 0));
+	assert_true(block_is(dev->base + B2 * 4096ull, 0x32));
+	jclose(dev, j);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
+/* The physical block of journal block @lblk. */
+static uint64_t jphys(const struct jimg *im, uint64_t lblk)
+{
+	for (unsigned i = 0; i < im->nr_ext; i++)
+		if (lblk >= im->ext[i].lblk &&
+		    lblk < im->ext[i].lblk + im->ext[i].len)
+			return im->ext[i].pblk + lblk - im->ext[i].lblk;
+	fail_msg("journal block %llu not mapped", (unsigned long long)lblk);
+	return 0;
+}
+
+static void flip_byte(const char *path, uint64_t offset)
+{
+	unsigned char c;
+	int fd = open(path, O_RDWR);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, (off_t)offset), 1);
+	c ^= 0xff;
+	assert_int_equal(pwrite(fd, &c, 1, (off_t)offset), 1);
+	close(fd);
+}
+
+static void test_bad_checksum_stops_replay_at_that_transaction(void **state)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_journal_stats st;
+
+	(void)state;
+	jimg_make(&im, "j-badcsum.img");
+	commit_two_then_die(&im);
+	/* Log: 1 desc, 2 B1, 3 commit | 4 desc, 5 sb, 6 B2, 7 commit.
+	 * Corrupt the copy of B2 in the second transaction. */
+	flip_byte(im.path, jphys(&im, 6) * 4096 + 100);
+	jimg_open(&im, im.path, false, &dev, &j);
+	sdx_journal_get_stats(j, &st);
+	assert_int_equal(st.replayed_transactions, 1);
+	assert_true(block_is(dev->base + B1 * 4096ull, 0x11));
+	assert_true(block_is(dev->base + B2 * 4096ull, 0));
+	jclose(dev, j);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	char *buf = malloc(IMG_SIZE);
+	int fd = open(path, O_RDONLY);
+
+	assert_non_null(buf);
+	assert_true(fd >= 0);
+	*len = 0;
+	for (ssize_t n; (n = read(fd, buf + *len, IMG_SIZE - *len)) > 0;)
+		*len += (size_t)n;
+	close(fd);
+	return buf;
+}
+
+static void test_readonly_recovery_serves_replay_without_writing(void **st_)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_handle *h;
+	size_t before_len, after_len;
+	char *before, *after;
+
+	(void)st_;
+	jimg_make(&im, "j-ro.img");
+	commit_two_then_die(&im);
+	before = read_file(im.path, &before_len);
+	jimg_open(&im, im.path, true, &dev, &j);
+	assert_true(block_is(sdx_journal_bread(j, B1), 0x11));
+	assert_true(block_is(sdx_journal_bread(j, B2), 0x22));
+	assert_true(block_is(dev->base + B1 * 4096ull, 0));
+	assert_int_equal(sdx_journal_start(j, 1, &h), -EROFS);
+	jclose(dev, j);
+	after = read_file(im.path, &after_len);
+	assert_int_equal(before_len, after_len);
+	assert_memory_equal(before, after, before_len);
+	free(before);
+	free(after);
+	unlink(im.path);
+}
+
+/* Open must fail with @err and a sentence containing @words. */
+static void expect_open_error(const struct jimg *im, unsigned nr_ext,
+			      uint64_t fs_blocks, int err, const char *words)
+{
+	struct sdx_dev *dev;
+	struct sdx_journal *j = NULL;
+	struct sdx_journal_opts o = jimg_opts(im, false);
+
+	o.fs_blocks = fs_blocks;
+	assert_int_equal(sdx_dev_open(im->path, 0, &dev), 0);
+	assert_int_equal(sdx_journal_open(dev, im->ext, nr_ext, &o, &j), err);
+	if (!strstr(sdx_strerror_detail(), words))
+		fail_msg("expected \"%s\" in \"%s\"", words,
+			 sdx_strerror_detail());
+	assert_null(j);
+	sdx_dev_close(dev);
+}
+
+static void test_hostile_or_unsupported_journals_are_refused(void **state)
+{
+	struct jimg im;
+	uint64_t jsb;
+	uint8_t feat[4];
+	int fd;
+
+	(void)state;
+	jimg_make(&im, "j-hostile.img");
+	jsb = jphys(&im, 0) * 4096;
+	expect_open_error(&im, 0, im.fs_blocks, -EOPNOTSUPP,
+			  "external journal device not supported");
+	expect_open_error(&im, im.nr_ext, 1500, -EUCLEAN, "extent");
+	/* A committed transaction naming a block beyond the file system. */
+	commit_two_then_die(&im);
+	expect_open_error(&im, im.nr_ext, B2, -EUCLEAN, "beyond the file");
+	/* fast_commit (mkfs leaves the journal without checksums). */
+	tu_mkfs(im.path, IMG_SIZE);
+	fd = open(im.path, O_RDWR);
+	assert_true(fd >= 0);
+	jbd2_put32(feat, JBD2_FEATURE_INCOMPAT_FAST_COMMIT);
+	assert_int_equal(pwrite(fd, feat, 4, (off_t)(jsb + 0x28)), 4);
+	close(fd);
+	expect_open_error(&im, im.nr_ext, im.fs_blocks, -EOPNOTSUPP,
+			  "fast_commit");
+	/* A bad magic. */
+	flip_byte(im.path, jsb);
+	expect_open_error(&im, im.nr_ext, im.fs_blocks, -EUCLEAN, "magic");
+	unlink(im.path);
+}
+
+static void test_transaction_reopens_after_crash_with_fresh_tid(void **s)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	sdx_tid_t tid;
+
+	(void)s;
+	jimg_make(&im, "j-tid.img");
+	commit_two_then_die(&im);
+	jimg_open(&im, im.path, false, &dev, &j);
+	tid = sdx_journal_running_tid(j);
+	assert_true(tid > 3);
+	/* A new transaction after recovery commits and replays normally. */
+	fill_block(j, B3, 0x33);
+	assert_int_equal(sdx_journal_force_commit(j), 0);
+	assert_int_equal(sdx_journal_last_committed(j), tid);
+	jclose(dev, j);
+	assert_int_equal(byte_on_file(im.path, B3), 0x33);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
+static void test_background_thread_commits_and_checkpoints(void **state)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_journal_opts o;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct sdx_journal_stats st = { 0 };
+	time_t give_up;
+
+	(void)state;
+	jimg_make(&im, "j-bg.img");
+	o = jimg_opts(&im, false);
+	o.owner_lock = &lock;
+	o.commit_interval_ms = 10;
+	pthread_mutex_lock(&lock);
+	assert_int_equal(jimg_open_opts(&im, im.path, &o, &dev, &j), 0);
+	fill_block(j, B1, 0x44);
+	pthread_mutex_unlock(&lock);
+	/* Poll (not a timing assertion: the bound only stops a hang). */
+	give_up = time(NULL) + 60;
+	while (st.checkpoints == 0 && time(NULL) < give_up) {
+		pthread_mutex_lock(&lock);
+		sdx_journal_get_stats(j, &st);
+		pthread_mutex_unlock(&lock);
+		sched_yield();
+	}
+	pthread_mutex_lock(&lock);
+	assert_int_equal(st.commits, 1);
+	assert_true(st.checkpoints >= 1);
+	assert_true(block_is(dev->base + B1 * 4096ull, 0x44));
+	jclose(dev, j);
+	pthread_mutex_unlock(&lock);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
+/* ---- crash at every drain ---- */
+
+/* The workload: T1 {B1=1, B2=1}, T2 {label "t2", B1=2, B3=2},
+ * T3 {revoke B3}, then close (checkpoint, reset).  Exits 0 if it ran to
+ * the end before the armed drain. */
+static void crash_workload(const struct jimg *im, const char *media,
+			   uint64_t at)
+{
+	struct sdx_crash_config cfg = { im->path, media, at,
+					SDX_CRASH_STRICT, at };
+	struct sdx_journal_opts o = jimg_opts(im, false);
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_handle *h;
+
+	if (sdx_crashsim_arm(&cfg) || jimg_open_opts(im, im->path, &o, &dev,
+						     &j))
+		_exit(1);
+	fill_block(j, B1, 1);
+	fill_block(j, B2, 1);
+	if (sdx_journal_force_commit(j))
+		_exit(2);
+	set_label(j, "t2");
+	fill_block(j, B1, 2);
+	fill_block(j, B3, 2);
+	if (sdx_journal_force_commit(j))
+		_exit(3);
+	if (sdx_journal_start(j, 1, &h) || sdx_journal_revoke(h, B3) ||
+	    sdx_journal_stop(h) || sdx_journal_force_commit(j) ||
+	    sdx_journal_close(j))
+		_exit(4);
+	sdx_dev_close(dev);
+	_exit(0);
+}
+
+/* After recovery of @media: the state of some prefix of T1, T2, T3. */
+static void check_prefix_state(const struct jimg *im, const char *media,
+			       uint64_t at)
+{
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	const uint8_t *b1, *b2, *b3;
+	char *label;
+	int t;
+
+	jimg_open(im, media, false, &dev, &j);
+	b1 = sdx_journal_bread(j, B1);
+	b2 = sdx_journal_bread(j, B2);
+	b3 = sdx_journal_bread(j, B3);
+	t = block_is(b1, 0) ? 0 : block_is(b1, 1) ? 1 : block_is(b1, 2) ? 2
+								       : -1;
+	if (t < 0 || !block_is(b2, t ? 1 : 0) ||
+	    !(block_is(b3, t == 2 ? 2 : 0) || (t == 2 && block_is(b3, 0))))
+		fail_msg("crash at drain %llu: B1 %d B2 %d B3 %d is no "
+			 "prefix state", (unsigned long long)at, b1[0], b2[0],
+			 b3[0]);
+	jclose(dev, j);
+	label = label_of(media);
+	assert_string_equal(label, t == 2 ? "t2\n" : "<none>\n");
+	free(label);
+	if (!tu_fsck_clean(media))
+		fail_msg("crash at drain %llu: e2fsck -fn not clean",
+			 (unsigned long long)at);
+}
+
+static void test_crash_at_every_drain_recovers_a_prefix(void **state)
+{
+	struct jimg im;
+	char media[256], pristine[256];
+	uint64_t at;
+	int status = -1;
+
+	(void)state;
+	jimg_make(&im, "j-crash.img");
+	snprintf(media, sizeof(media), "%s", tu_path("j-crash.media"));
+	snprintf(pristine, sizeof(pristine), "%s", tu_path("j-crash.orig"));
+	assert_int_equal(tu_sh("cp '%s' '%s'", im.path, pristine), 0);
+	for (at = 1; at < 200; at++) {
+		pid_t pid;
+
+		assert_int_equal(tu_sh("cp '%s' '%s'", pristine, im.path), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			crash_workload(&im, media, at);
+		status = wait_child(pid);
+		if (status != SDX_CRASH_EXIT)
+			break;
+		check_prefix_state(&im, media, at);
+	}
+	assert_int_equal(status, 0);
+	printf("# %llu crash points, each recovered to a prefix\n",
+	       (unsigned long long)at - 1);
+	assert_true(at > 5);
+	check_prefix_state(&im, im.path, at);
+	unlink(media);
+	unlink(pristine);
+	unlink(im.path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_commit_reaches_home_only_at_checkpoint),
+		cmocka_unit_test(test_commit_then_kill_is_replayed_at_open),
+		cmocka_unit_test(
+			test_e2fsck_replays_our_journal_without_corrections),
+		cmocka_unit_test(test_debugfs_transaction_is_replayed),
+		cmocka_unit_test(test_revoke_hides_older_copies_at_replay),
+		cmocka_unit_test(
+			test_bad_checksum_stops_replay_at_that_transaction),
+		cmocka_unit_test(
+			test_readonly_recovery_serves_replay_without_writing),
+		cmocka_unit_test(
+			test_hostile_or_unsupported_journals_are_refused),
+		cmocka_unit_test(
+			test_transaction_reopens_after_crash_with_fresh_tid),
+		cmocka_unit_test(
+			test_background_thread_commits_and_checkpoints),
+		cmocka_unit_test(test_crash_at_every_drain_recovers_a_prefix),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
