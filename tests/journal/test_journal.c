@@ -577,6 +577,127 @@ static void test_background_thread_commits_and_checkpoints(void **state)
 	unlink(im.path);
 }
 
+static void test_running_copy_is_not_replayed_and_magic_is_escaped(void **s)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	pid_t pid;
+
+	(void)s;
+	jimg_make(&im, "j-escape.img");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sdx_journal_opts o = jimg_opts(&im, false);
+		struct sdx_handle *h;
+		void *data;
+
+		if (jimg_open_opts(&im, im.path, &o, &dev, &j) ||
+		    sdx_journal_start(j, 1, &h) ||
+		    sdx_journal_get_write_access(h, B1, &data))
+			_exit(1);
+		memset(data, 0x66, 4096);
+		jbd2_put32(data, JBD2_MAGIC_NUMBER);
+		sdx_journal_dirty_metadata(h, B1);
+		if (sdx_journal_stop(h) || sdx_journal_force_commit(j))
+			_exit(2);
+		/* The next transaction changes B1 again, never commits. */
+		fill_block(j, B1, 0x67);
+		_exit(0);
+	}
+	assert_int_equal(wait_child(pid), 0);
+	/* e2fsck replays too, so check it on a copy: same bytes expected. */
+	assert_int_equal(tu_sh("cp '%s' '%s.fsck' && debugfs -w -R "
+			       "'feature needs_recovery' '%s.fsck' "
+			       ">/dev/null 2>&1 && e2fsck -fy '%s.fsck' "
+			       ">/dev/null 2>&1; test $? -le 1", im.path,
+			       im.path, im.path, im.path), 0);
+	jimg_open(&im, im.path, false, &dev, &j);
+	assert_int_equal(jbd2_get32(dev->base + B1 * 4096ull),
+			 JBD2_MAGIC_NUMBER);
+	assert_int_equal(dev->base[B1 * 4096ull + 4], 0x66);
+	assert_int_equal(dev->base[B1 * 4096ull + 4095], 0x66);
+	jclose(dev, j);
+	assert_int_equal(tu_sh("cmp -s -i %d:%d -n 4096 '%s' '%s.fsck'",
+			       B1 * 4096, B1 * 4096, im.path, im.path), 0);
+	assert_true(tu_fsck_clean(im.path));
+	tu_sh("rm -f '%s.fsck'", im.path);
+	unlink(im.path);
+}
+
+/* Many transactions: the log wraps and checkpoints when half full; a
+ * transaction of more blocks than one descriptor holds; then death,
+ * replay by us and (on a copy) by e2fsck give the same image. */
+static void test_log_wraps_and_big_transactions_replay(void **state)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_journal_stats st;
+	pid_t pid;
+
+	(void)state;
+	jimg_make(&im, "j-wrap.img");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sdx_journal_opts o = jimg_opts(&im, false);
+		struct sdx_handle *h;
+
+		if (jimg_open_opts(&im, im.path, &o, &dev, &j))
+			_exit(1);
+		for (int t = 0; t < 400; t++) {
+			fill_block(j, B1 + (uint64_t)(t % 7), t & 0xff);
+			fill_block(j, B1 + 7 + (uint64_t)(t % 3), t & 0xff);
+			if (sdx_journal_force_commit(j))
+				_exit(2);
+		}
+		/* 255 blocks in one handle: two descriptor blocks. */
+		if (sdx_journal_start(j, 255, &h))
+			_exit(3);
+		for (uint64_t b = 0; b < 255; b++) {
+			void *data;
+
+			if (sdx_journal_get_write_access(h, 11000 + b, &data))
+				_exit(4);
+			memset(data, (int)(b & 0x7f) + 1, 4096);
+			sdx_journal_dirty_metadata(h, 11000 + b);
+		}
+		if (sdx_journal_stop(h) || sdx_journal_force_commit(j))
+			_exit(5);
+		sdx_journal_get_stats(j, &st);
+		_exit(st.checkpoints >= 2 ? 0 : 6);
+	}
+	assert_int_equal(wait_child(pid), 0);
+	assert_int_equal(tu_sh("cp '%s' '%s.fsck' && debugfs -w -R "
+			       "'feature needs_recovery' '%s.fsck' "
+			       ">/dev/null 2>&1 && e2fsck -fy '%s.fsck' "
+			       ">/dev/null 2>&1; test $? -le 1", im.path,
+			       im.path, im.path, im.path), 0);
+	jimg_open(&im, im.path, false, &dev, &j);
+	sdx_journal_get_stats(j, &st);
+	assert_true(st.replayed_transactions >= 1);
+	for (int k = 0; k < 7; k++) {
+		int last = 399 - ((399 - k) % 7);
+
+		assert_true(block_is(dev->base + (B1 + (uint64_t)k) * 4096ull,
+				     last & 0xff));
+	}
+	for (uint64_t b = 0; b < 255; b++)
+		assert_true(block_is(dev->base + (11000 + b) * 4096ull,
+				     (int)(b & 0x7f) + 1));
+	jclose(dev, j);
+	clear_needs_recovery(im.path);
+	/* The replayed blocks match e2fsck's replay byte for byte. */
+	assert_int_equal(tu_sh("cmp -s -i %d:%d -n %d '%s' '%s.fsck'",
+			       B1 * 4096, B1 * 4096, (11255 - B1) * 4096,
+			       im.path, im.path), 0);
+	assert_true(tu_fsck_clean(im.path));
+	tu_sh("rm -f '%s.fsck'", im.path);
+	unlink(im.path);
+}
+
 /* ---- crash at every drain ---- */
 
 /* The workload: T1 {B1=1, B2=1}, T2 {label "t2", B1=2, B3=2},
@@ -696,6 +817,9 @@ int main(void)
 			test_transaction_reopens_after_crash_with_fresh_tid),
 		cmocka_unit_test(
 			test_background_thread_commits_and_checkpoints),
+		cmocka_unit_test(
+			test_running_copy_is_not_replayed_and_magic_is_escaped),
+		cmocka_unit_test(test_log_wraps_and_big_transactions_replay),
 		cmocka_unit_test(test_crash_at_every_drain_recovers_a_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
