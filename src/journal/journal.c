@@ -208,6 +208,13 @@ static bool lock_owner_unless_stopping(struct sdx_journal *j)
 	}
 }
 
+/*
+ * Every commit_interval_ms: commit the running transaction (dropping the
+ * owner's lock while the log blocks are written) and checkpoint.  When the
+ * journal closes while a commit is being written, the closer may hold the
+ * owner's lock and waits for this thread: the commit then finishes without
+ * the lock, which is safe because nothing else runs during close.
+ */
 static void *background(void *arg)
 {
 	struct sdx_journal *j = arg;
@@ -223,9 +230,16 @@ static void *background(void *arg)
 		pthread_mutex_unlock(&j->bg_lock);
 		if (!lock_owner_unless_stopping(j))
 			break;
-		if (!j->commit_in_flight && j->running.updates == 0)
-			sdx_jcommit(j, true);
-		if (j->checkpoint.n && !j->commit_in_flight)
+		if (j->running.updates == 0 && sdx_jcommit_start(j) > 0) {
+			pthread_mutex_unlock(j->opts.owner_lock);
+			sdx_jcommit_write(j);
+			if (!lock_owner_unless_stopping(j)) {
+				sdx_jcommit_finish(j);
+				break;
+			}
+			sdx_jcommit_finish(j);
+		}
+		if (j->checkpoint.n)
 			sdx_jcheckpoint(j);
 		pthread_mutex_unlock(j->opts.owner_lock);
 	}
@@ -255,7 +269,6 @@ static void stop_background(struct sdx_journal *j)
 	__atomic_store_n(&j->stopping, true, __ATOMIC_RELEASE);
 	pthread_cond_signal(&j->bg_cond);
 	pthread_mutex_unlock(&j->bg_lock);
-	sdx_jwait_commit(j);
 	pthread_join(j->thread, NULL);
 	pthread_mutex_destroy(&j->bg_lock);
 	pthread_cond_destroy(&j->bg_cond);
@@ -356,8 +369,9 @@ out_free:
 /**
  * sdx_journal_close - commit, checkpoint and free the journal
  *
- * Context: owner_lock held (it is dropped while an in-flight background
- *          commit finishes).  No handle may be open.
+ * Context: the last call on @j: no handle open, no other call running;
+ *          the owner's lock may be held or not (the background thread
+ *          does not wait for it once the journal closes).
  * Return: 0, or the first error of the final commit (the journal is freed
  *         either way; recovery at the next open replays what was durable).
  */
@@ -369,7 +383,7 @@ int sdx_journal_close(struct sdx_journal *j)
 		return 0;
 	stop_background(j);
 	if (!j->direct && !j->opts.readonly) {
-		err = sdx_jcommit(j, false);
+		err = sdx_jcommit(j);
 		if (!err)
 			err = sdx_jcheckpoint(j);
 		if (!err)
@@ -400,7 +414,7 @@ int sdx_journal_start(struct sdx_journal *j, int credits,
 				       "blocks)", credits, j->max_transaction);
 		if (t->updates == 0 &&
 		    t->nr_dirty + (uint64_t)credits > j->max_transaction) {
-			err = sdx_jcommit(j, false);
+			err = sdx_jcommit(j);
 			if (err)
 				return err;
 		}
@@ -604,7 +618,7 @@ int sdx_journal_force_commit(struct sdx_journal *j)
 	if (j->direct)
 		return direct_commit(j);
 	sdx_jwait_commit(j);
-	return sdx_jcommit(j, false);
+	return sdx_jcommit(j);
 }
 
 int sdx_journal_commit_upto(struct sdx_journal *j, sdx_tid_t tid)

@@ -67,9 +67,14 @@ static int checkpoint_reserve(struct sdx_journal *j, size_t extra)
 	return 0;
 }
 
-/* Phase 1: freeze the running transaction and reserve its log space.
- * Return: 1 when it started, 0 when there was nothing to commit. */
-static int start_commit(struct sdx_journal *j)
+/**
+ * sdx_jcommit_start - phase 1: freeze the running transaction and reserve
+ * its log space
+ * Context: owner lock held, no commit in flight.
+ * Return: 1 when a commit started (call sdx_jcommit_write, then _finish),
+ *         0 when the running transaction is empty, -errno.
+ */
+int sdx_jcommit_start(struct sdx_journal *j)
 {
 	struct sdx_transaction *t = &j->running, *c = &j->committing;
 	uint64_t need = footprint(j, t->nr_dirty, t->revokes.n);
@@ -224,8 +229,9 @@ static uint32_t write_revokes(struct sdx_journal *j,
 }
 
 /* Phase 2: may run without the owner lock (journal_int.h invariant 4). */
-static void write_log(struct sdx_journal *j, const struct sdx_transaction *c)
+void sdx_jcommit_write(struct sdx_journal *j)
 {
+	const struct sdx_transaction *c = &j->committing;
 	uint32_t pos = write_revokes(j, c, write_copies(j, c, c->log_start));
 	uint8_t *commit = sdx_jlog_block(j, pos);
 	struct timespec now;
@@ -241,8 +247,9 @@ static void write_log(struct sdx_journal *j, const struct sdx_transaction *c)
 	sdx_dev_persist(j->dev, commit, SDX_PAGE_SIZE);
 }
 
-/* Phase 3: the commit record is durable. */
-static void finish_commit(struct sdx_journal *j)
+/* Phase 3: the commit record is durable.  Owner lock held, or the
+ * journal closing (nothing else runs). */
+void sdx_jcommit_finish(struct sdx_journal *j)
 {
 	struct sdx_transaction *c = &j->committing;
 
@@ -288,27 +295,22 @@ void sdx_jwait_commit(struct sdx_journal *j)
 
 /**
  * sdx_jcommit - commit the running transaction, if it has anything
- * @j:      the journal
- * @unlock: drop opts.owner_lock while the log blocks are written (the
- *          background thread, which holds it)
+ * @j: the journal
  *
- * Context: owner lock held; no handle open on the running transaction.
+ * Context: owner lock held (dropped while waiting for a background commit
+ *          in flight); no handle open on the running transaction.
  * Return: 0, -EDEADLK with an open handle, -ENOSPC for a transaction
  *         larger than the log, -ENOMEM.
  */
-int sdx_jcommit(struct sdx_journal *j, bool unlock)
+int sdx_jcommit(struct sdx_journal *j)
 {
 	int err;
 
 	sdx_jwait_commit(j);
-	err = start_commit(j);
+	err = sdx_jcommit_start(j);
 	if (err <= 0)
 		return err;
-	if (unlock)
-		pthread_mutex_unlock(j->opts.owner_lock);
-	write_log(j, &j->committing);
-	if (unlock)
-		pthread_mutex_lock(j->opts.owner_lock);
-	finish_commit(j);
+	sdx_jcommit_write(j);
+	sdx_jcommit_finish(j);
 	return 0;
 }

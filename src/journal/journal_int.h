@@ -141,7 +141,10 @@ uint32_t sdx_jtags_per_descriptor(const struct sdx_journal *j);
 uint32_t sdx_jrevokes_per_block(const struct sdx_journal *j);
 
 /* journal_commit.c */
-int sdx_jcommit(struct sdx_journal *j, bool unlock_while_writing);
+int sdx_jcommit(struct sdx_journal *j);
+int sdx_jcommit_start(struct sdx_journal *j);
+void sdx_jcommit_write(struct sdx_journal *j);
+void sdx_jcommit_finish(struct sdx_journal *j);
 void sdx_jwait_commit(struct sdx_journal *j);
 
 /* journal_checkpoint.c */

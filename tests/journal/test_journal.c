@@ -571,8 +571,11 @@ static void test_background_thread_commits_and_checkpoints(void **state)
 	assert_int_equal(st.commits, 1);
 	assert_true(st.checkpoints >= 1);
 	assert_true(block_is(dev->base + B1 * 4096ull, 0x44));
-	jclose(dev, j);
+	fill_block(j, B2, 0x45);
 	pthread_mutex_unlock(&lock);
+	/* Close without the lock, the thread possibly mid-commit. */
+	jclose(dev, j);
+	assert_int_equal(byte_on_file(im.path, B2), 0x45);
 	assert_true(tu_fsck_clean(im.path));
 	unlink(im.path);
 }
