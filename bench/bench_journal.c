@@ -1,0 +1,159 @@
+/*
+ * bench_journal.c - what a jbd2 commit costs on an emulated device: the
+ * latency of sdx_journal_force_commit() for a transaction of 1, 4 and 16
+ * modified metadata blocks (descriptor + copies + one drain + commit block
+ * + a second drain), median and 99th percentile over many commits, and how
+ * often a commit also had to checkpoint (the log half full).
+ *
+ * The image is a fresh syncdax file system in /dev/shm; the journal inode's
+ * extents come from debugfs, as the file system layer would pass them.
+ * The handle's work (copying the blocks into the transaction) is outside
+ * the timed region: only the commit is timed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/mkfs.h"
+#include "journal/journal.h"
+#include "pmem/pmem.h"
+
+#define DEV_SIZE (256ull << 20)
+#define COMMITS 4000
+#define FIRST_BLOCK 40000	/* free data blocks of the fresh image */
+
+static const unsigned widths[] = { 1, 4, 16 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The journal inode's extents, from `debugfs -R "ex <8>"`. */
+static unsigned journal_extents(const char *path, struct sdx_jextent *ext,
+				unsigned max)
+{
+	char cmd[512], line[256];
+	unsigned n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "debugfs -R 'ex <8>' '%s' 2>/dev/null",
+		 path);
+	p = popen(cmd, "r");
+	if (!p)
+		return 0;
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long l0, l1, p0, p1, len;
+
+		if (n < max && sscanf(line, " %*u/ %*u %*u/ %*u %llu - %llu "
+				      "%llu - %llu %llu", &l0, &l1, &p0, &p1,
+				      &len) == 5)
+			ext[n++] = (struct sdx_jextent){ l0, p0, len };
+	}
+	pclose(p);
+	return n;
+}
+
+/* Commit @width-block transactions; print median and p99 in microseconds. */
+static int measure(struct sdx_journal *j, unsigned width)
+{
+	static uint64_t t[COMMITS];
+	struct sdx_journal_stats before, after;
+	int err = 0;
+
+	sdx_journal_get_stats(j, &before);
+	for (unsigned i = 0; i < COMMITS && !err; i++) {
+		struct sdx_handle *h;
+		uint64_t start;
+
+		err = sdx_journal_start(j, (int)width, &h);
+		for (unsigned b = 0; b < width && !err; b++) {
+			uint64_t block = FIRST_BLOCK + (i % 64) * 16 + b;
+			void *data;
+
+			err = sdx_journal_get_write_access(h, block, &data);
+			if (!err) {
+				((uint8_t *)data)[i % 4096] ^= 1;
+				sdx_journal_dirty_metadata(h, block);
+			}
+		}
+		if (err)
+			break;
+		err = sdx_journal_stop(h);
+		start = now_ns();
+		if (!err)
+			err = sdx_journal_force_commit(j);
+		t[i] = now_ns() - start;
+	}
+	if (err)
+		return err;
+	sdx_journal_get_stats(j, &after);
+	qsort(t, COMMITS, sizeof(t[0]), cmp_u64);
+	printf("%-8u %12.2f %12.2f %14llu\n", width, t[COMMITS / 2] / 1e3,
+	       t[COMMITS * 99 / 100] / 1e3,
+	       (unsigned long long)(after.checkpoints - before.checkpoints));
+	return 0;
+}
+
+int main(void)
+{
+	char path[128];
+	struct sdx_jextent ext[32];
+	struct sdx_dev *dev = NULL;
+	struct sdx_journal *j = NULL;
+	unsigned nr_ext;
+	int err;
+
+	snprintf(path, sizeof(path), "/dev/shm/sdxbench-journal-%d.img",
+		 (int)getpid());
+	err = sdx_mkfs(path, DEV_SIZE);
+	nr_ext = err ? 0 : journal_extents(path, ext, 32);
+	if (!err && nr_ext == 0)
+		err = -ENOENT;
+	if (!err)
+		err = sdx_dev_open(path, 0, &dev);
+	if (!err) {
+		struct sdx_journal_opts opts = {
+			.fs_blocks = DEV_SIZE / SDX_PAGE_SIZE,
+			.metadata_csum = true,
+			.is_64bit = true,
+		};
+
+		err = sdx_journal_open(dev, ext, nr_ext, &opts, &j);
+	}
+	if (err) {
+		fprintf(stderr, "bench_journal: %s: %s\n", path,
+			strerror(-err));
+		goto out;
+	}
+	printf("# jbd2 commit latency, %s device %s (%s), csum v3, "
+	       "%d commits each\n", sdx_dev_kind_name(dev->kind), path,
+	       sdx_flush_kind_name(dev->flush), COMMITS);
+	printf("%-8s %12s %12s %14s\n", "blocks", "median us", "p99 us",
+	       "checkpoints");
+	for (unsigned i = 0; i < sizeof(widths) / sizeof(widths[0]) && !err;
+	     i++)
+		err = measure(j, widths[i]);
+	if (err)
+		fprintf(stderr, "bench_journal: commit: %s\n", strerror(-err));
+out:
+	if (j)
+		sdx_journal_close(j);
+	if (dev)
+		sdx_dev_close(dev);
+	unlink(path);
+	return err ? 1 : 0;
+}
