@@ -130,6 +130,8 @@ struct sdx_inode {
 	sdx_tid_t sync_tid;		/* fsync commits up to this */
 	unsigned open_count;		/* fsops: open fds */
 	bool is_orphan;			/* fsops: on the orphan list */
+	bool is_new;			/* never written: mark_dirty zeroes
+					   the whole on-disk inode first */
 	uint32_t csum_seed;		/* crc32c(fs seed, ino, generation) */
 };
 
@@ -252,10 +254,33 @@ int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
  * Context: lock, handle open.
  * Return: 0, -EUCLEAN (outside the file system or already free, named).
  */
-int sdx_block_free(struct sdx_handle *h, uint64_t block, uint64_t count);
+int sdx_block_free(struct sdx_handle *h, struct sdx_fs *fs, uint64_t block,
+		   uint64_t count);
 
 /* Free blocks now (the superblock count), for statfs and tests. */
 uint64_t sdx_fs_free_blocks(struct sdx_fs *fs);
+
+/* Bitmap helpers (balloc.c), shared with ialloc.c. */
+bool sdx_bit_test(const uint8_t *bitmap, uint32_t bit);
+void sdx_bit_set(uint8_t *bitmap, uint32_t bit);
+
+enum sdx_bitmap_kind { SDX_BLOCK_BITMAP, SDX_INODE_BITMAP };
+/* The newest bitmap of an initialised group, checksum checked. */
+const uint8_t *sdx_bitmap_read(struct sdx_fs *fs, uint32_t group,
+			       enum sdx_bitmap_kind kind,
+			       const struct ext4_group_desc *gd, int *err);
+/*
+ * Write access to @group's bitmap and descriptor in @h, checking the
+ * bitmap's checksum, or initialising it when the group is *_UNINIT (then
+ * the flag is cleared).  Change bits and counts, then sdx_bitmap_dirty
+ * (sets both checksums, dirties both blocks).
+ */
+int sdx_bitmap_get_write(struct sdx_handle *h, struct sdx_fs *fs,
+			 uint32_t group, enum sdx_bitmap_kind kind,
+			 uint8_t **bitmap, struct ext4_group_desc **gd);
+void sdx_bitmap_dirty(struct sdx_handle *h, struct sdx_fs *fs, uint32_t group,
+		      enum sdx_bitmap_kind kind, struct ext4_group_desc *gd,
+		      const uint8_t *bitmap);
 
 /* ---- ialloc.c: inode numbers ---- */
 
@@ -300,6 +325,10 @@ int sdx_inode_free(struct sdx_handle *h, struct sdx_inode *inode);
 int sdx_iget(struct sdx_fs *fs, uint32_t ino, struct sdx_inode **out);
 /* Read an inode that may be free (fsck-style walks); no in-use check. */
 int sdx_iget_raw(struct sdx_fs *fs, uint32_t ino, struct sdx_inode **out);
+/* A cache entry for a just-allocated number, not read (ialloc.c). */
+int sdx_inode_new(struct sdx_fs *fs, uint32_t ino, struct sdx_inode **out);
+/* Is @ino marked in use in its group's inode bitmap? (ialloc.c) */
+bool sdx_inode_bitmap_test(struct sdx_fs *fs, uint32_t ino);
 
 /**
  * sdx_iput - drop a reference; at zero the inode leaves the cache, and if
@@ -318,6 +347,13 @@ struct sdx_inode *sdx_igrab(struct sdx_inode *inode);
  * Return: 0, -EIO.
  */
 int sdx_inode_mark_dirty(struct sdx_handle *h, struct sdx_inode *inode);
+
+/*
+ * sdx_xattr_block_release - drop the inode's reference to its extended
+ * attribute block (i_file_acl): free it at the last reference.
+ * Context: lock, handle open.
+ */
+int sdx_xattr_block_release(struct sdx_handle *h, struct sdx_inode *inode);
 
 /* i_size (lo+high) and setter (does not mark dirty). */
 void sdx_inode_set_size(struct sdx_inode *inode, uint64_t size);
@@ -386,6 +422,9 @@ int sdx_extent_remove(struct sdx_handle *h, struct sdx_inode *inode,
  */
 int sdx_extent_mark_written(struct sdx_handle *h, struct sdx_inode *inode,
 			    uint64_t lblk, uint64_t len);
+
+/* Check the extent root in i_block (sdx_iget does, on first read). */
+int sdx_extent_check_root(struct sdx_inode *inode);
 
 /* The last mapped logical block + 1 (0: no extents), for goals and size. */
 int sdx_extent_end(struct sdx_inode *inode, uint64_t *end_lblk,
