@@ -1,0 +1,1088 @@
+/*
+ * api.c - the public file system calls of include/syncdax.h: mount and
+ * unmount, the file descriptor table, and the namespace operations (open,
+ * unlink, mkdir, rmdir, rename, symlink, readlink, stat, readdir, flags).
+ *
+ * Every call clears the error detail on entry, takes fs->lock (the data
+ * calls only around the descriptor lookup: file.c locks per chunk), and
+ * converts the library's -errno with sdx_errno_ret/sdx_errno_ptr.
+ *
+ * A file descriptor is an index into fs->fds->files; a slot is free when
+ * its inode is NULL.  An open file holds one inode reference; a call that
+ * works on a descriptor without the lock (read, write, truncate, ...)
+ * takes its own reference first, so a concurrent close cannot free the
+ * inode under it.
+ *
+ * Invariants:
+ *   (1) inode->open_count is the number of descriptors naming the inode.
+ *   (2) Every namespace change (entries, link counts, the orphan list) is
+ *       made in one handle; the deletion of an inode whose last link went
+ *       happens at its last reference, in a handle of its own, and a crash
+ *       between leaves it on the orphan list for the next mount.
+ *   (3) A directory's i_links_count is 2 + its subdirectories, or 1 once
+ *       that passes EXT4_LINK_MAX (dir_nlink).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "syncdax.h"
+#include "fs/ops.h"
+#include "lib/err.h"
+
+#define OP_CREDITS	(3 * SDX_CREDITS_INODE + 2 * SDX_CREDITS_EXTENT + 8)
+#define FL_USER_VISIBLE	0x705BDFFFu	/* EXT4_FL_USER_VISIBLE */
+/* chattr flags ext4 stores and syncdax may change (no behaviour to add) */
+#define FL_SETTABLE	(EXT4_SECRM_FL | EXT4_UNRM_FL | EXT4_COMPR_FL |     \
+			 EXT4_SYNC_FL | EXT4_IMMUTABLE_FL | EXT4_APPEND_FL | \
+			 EXT4_NODUMP_FL | EXT4_NOATIME_FL | EXT4_NOTAIL_FL | \
+			 EXT4_DIRSYNC_FL | EXT4_TOPDIR_FL |                  \
+			 EXT4_PROJINHERIT_FL)
+
+struct sdx_file {
+	struct sdx_inode *inode;	/* NULL: a free slot */
+	int flags;			/* open flags */
+};
+
+struct sdx_fdtable {
+	struct sdx_file *files;
+	int nr;
+};
+
+struct sdx_dir {
+	struct dirent *entries;
+	size_t count;
+	size_t pos;
+	size_t cap;
+};
+
+static bool is_dir(const struct sdx_inode *inode)
+{
+	return S_ISDIR(inode->raw.i_mode);
+}
+
+static bool is_dot_or_dotdot(const char *name, size_t len)
+{
+	return (len == 1 && name[0] == '.') ||
+	       (len == 2 && name[0] == '.' && name[1] == '.');
+}
+
+static bool is_writable(int flags)
+{
+	return (flags & O_ACCMODE) == O_WRONLY ||
+	       (flags & O_ACCMODE) == O_RDWR;
+}
+
+static bool is_readable(int flags)
+{
+	return (flags & O_ACCMODE) == O_RDONLY ||
+	       (flags & O_ACCMODE) == O_RDWR;
+}
+
+/* ---- mount ---- */
+
+struct sdx_fs *sdx_mount(const char *device, unsigned flags)
+{
+	struct sdx_fs *fs;
+	int err;
+
+	sdx_err_clear();
+	if (!device || (flags & ~(SDX_MOUNT_RDONLY | SDX_MOUNT_EMULATE)))
+		return sdx_errno_ptr(-EINVAL, NULL);
+	err = sdx_fs_open(device, flags, &fs);
+	if (err)
+		return sdx_errno_ptr(err, NULL);
+	fs->fds = calloc(1, sizeof(*fs->fds));
+	if (!fs->fds) {
+		err = -ENOMEM;
+		goto out_close;
+	}
+	fs->evict = sdx_orphan_evict;
+	pthread_mutex_lock(&fs->lock);
+	err = sdx_orphan_process(fs);
+	pthread_mutex_unlock(&fs->lock);
+	if (err)
+		goto out_close;
+	return fs;
+out_close:
+	free(fs->fds);
+	fs->fds = NULL;
+	sdx_fs_close(fs);
+	return sdx_errno_ptr(err, NULL);
+}
+
+int sdx_unmount(struct sdx_fs *fs)
+{
+	sdx_err_clear();
+	if (!fs)
+		return (int)sdx_errno_ret(-EINVAL);
+	pthread_mutex_lock(&fs->lock);
+	for (int fd = 0; fd < fs->fds->nr; fd++) {
+		struct sdx_inode *inode = fs->fds->files[fd].inode;
+
+		if (inode) {
+			inode->open_count--;
+			sdx_inode_release(inode);
+		}
+	}
+	free(fs->fds->files);
+	free(fs->fds);
+	fs->fds = NULL;
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(sdx_fs_close(fs));
+}
+
+/* ---- descriptors ---- */
+
+/* The open file @fd.  Context: lock. */
+static int fd_get(struct sdx_fs *fs, int fd, struct sdx_file **f)
+{
+	if (fd < 0 || fd >= fs->fds->nr || !fs->fds->files[fd].inode)
+		return sdx_err(-EBADF, "file descriptor %d is not open", fd);
+	*f = &fs->fds->files[fd];
+	return 0;
+}
+
+/* Give @inode (its reference) the lowest free descriptor.  Lock. */
+static int fd_install(struct sdx_fs *fs, struct sdx_inode *inode, int flags)
+{
+	struct sdx_fdtable *t = fs->fds;
+	int fd;
+
+	for (fd = 0; fd < t->nr && t->files[fd].inode; fd++)
+		;
+	if (fd == t->nr) {
+		int nr = t->nr ? 2 * t->nr : 16;
+		struct sdx_file *files;
+
+		if (nr > INT_MAX / 2)
+			return -EMFILE;
+		files = realloc(t->files, (size_t)nr * sizeof(*files));
+		if (!files)
+			return -ENOMEM;
+		memset(files + t->nr, 0, (size_t)(nr - t->nr) *
+		       sizeof(*files));
+		t->files = files;
+		t->nr = nr;
+	}
+	t->files[fd].inode = inode;
+	t->files[fd].flags = flags;
+	inode->open_count++;
+	return fd;
+}
+
+/*
+ * Take a reference on the inode of @fd for a call that runs without the
+ * lock; check the access mode (@need_read/@need_write, -@bad_mode if not).
+ */
+static int fd_grab(struct sdx_fs *fs, int fd, bool need_read, bool need_write,
+		   int bad_mode, struct sdx_inode **inode, int *flags)
+{
+	struct sdx_file *f = NULL;
+	int err;
+
+	pthread_mutex_lock(&fs->lock);
+	err = fd_get(fs, fd, &f);
+	if (!err && ((need_read && !is_readable(f->flags)) ||
+		     (need_write && !is_writable(f->flags))))
+		err = sdx_err(-bad_mode, "file descriptor %d is not open for "
+			      "%s", fd, need_write ? "writing" : "reading");
+	if (!err) {
+		*inode = sdx_igrab(f->inode);
+		*flags = f->flags;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return err;
+}
+
+static void fd_ungrab(struct sdx_inode *inode)
+{
+	struct sdx_fs *fs = inode->fs;
+
+	pthread_mutex_lock(&fs->lock);
+	sdx_inode_release(inode);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+struct sdx_inode *sdx_inode_get_fd(struct sdx_fs *fs, int fd, int *open_flags)
+{
+	struct sdx_inode *inode = NULL;
+	int flags, err = fd_grab(fs, fd, false, false, EBADF, &inode, &flags);
+
+	if (err)
+		return sdx_errno_ptr(err, NULL);
+	if (open_flags)
+		*open_flags = flags;
+	return inode;
+}
+
+/* ---- links and creation ---- */
+
+static bool has_dir_nlink(const struct sdx_fs *fs)
+{
+	return fs->feature_ro_compat & EXT4_FEATURE_RO_COMPAT_DIR_NLINK;
+}
+
+/* May directory @dir take another subdirectory? */
+static int check_dir_link(struct sdx_inode *dir)
+{
+	if (dir->raw.i_links_count + 1 >= EXT4_LINK_MAX &&
+	    !has_dir_nlink(dir->fs))
+		return sdx_err(-EMLINK, "directory inode %u has %u links",
+			       dir->ino, dir->raw.i_links_count);
+	return 0;
+}
+
+static void dir_link_inc(struct sdx_inode *dir)
+{
+	uint16_t *n = &dir->raw.i_links_count;
+
+	if (*n != 1)
+		*n = *n + 1 >= EXT4_LINK_MAX ? 1 : *n + 1;
+}
+
+static void dir_link_dec(struct sdx_inode *dir)
+{
+	if (dir->raw.i_links_count > 2)
+		dir->raw.i_links_count--;
+}
+
+/* Parent's side of a change: times, sync tids, written back. */
+static int touch_dir(struct sdx_handle *h, struct sdx_inode *dir)
+{
+	sdx_inode_touch(dir, SDX_TIME_MTIME | SDX_TIME_CTIME);
+	sdx_inode_changed(h, dir, true);
+	return sdx_inode_mark_dirty(h, dir);
+}
+
+/* Drop one link of @inode in @h; no links left: onto the orphan list. */
+static int drop_link(struct sdx_handle *h, struct sdx_inode *inode)
+{
+	int err = 0;
+
+	if (is_dir(inode))
+		inode->raw.i_links_count = 0;
+	else if (inode->raw.i_links_count > 0)
+		inode->raw.i_links_count--;
+	if (inode->raw.i_links_count == 0)
+		err = sdx_orphan_add(h, inode);
+	sdx_inode_touch(inode, SDX_TIME_CTIME);
+	sdx_inode_changed(h, inode, true);
+	if (!err)
+		err = sdx_inode_mark_dirty(h, inode);
+	return err;
+}
+
+/*
+ * Create @nd's name as a new inode of @mode in its directory.  For a
+ * directory its first block, for a symlink its target.  Context: lock.
+ */
+static int create(struct sdx_fs *fs, struct sdx_nameidata *nd, mode_t mode,
+		  const char *target, struct sdx_inode **out)
+{
+	struct sdx_inode *dir = nd->dir, *inode = NULL;
+	struct sdx_handle *h;
+	int err, e;
+
+	if (S_ISDIR(mode)) {
+		err = check_dir_link(dir);
+		if (err)
+			return err;
+	}
+	err = sdx_fs_start(fs, OP_CREDITS, &h);
+	if (err)
+		return err;
+	err = sdx_inode_alloc(h, dir, mode, &inode);
+	if (err)
+		goto out_stop;
+	inode->raw.i_links_count = S_ISDIR(mode) ? 2 : 1;
+	if (S_ISDIR(mode))
+		err = sdx_dir_init(h, inode, dir->ino);
+	else if (S_ISLNK(mode))
+		err = sdx_symlink_store(h, inode, target, strlen(target));
+	if (!err) {
+		sdx_inode_changed(h, inode, true);
+		err = sdx_inode_mark_dirty(h, inode);
+	}
+	if (!err)
+		err = sdx_dir_add(h, dir, nd->name, nd->len, inode->ino,
+				  sdx_dir_ftype(fs, mode));
+	if (err) {
+		inode->raw.i_links_count = 0;
+		sdx_inode_free(h, inode);
+		goto out_stop;
+	}
+	if (S_ISDIR(mode))
+		dir_link_inc(dir);
+	err = touch_dir(h, dir);
+out_stop:
+	e = sdx_journal_stop(h);
+	if (!err)
+		err = e;
+	if (err && inode) {
+		sdx_iput(inode);
+		inode = NULL;
+	}
+	*out = inode;
+	return err;
+}
+
+/* ---- open and close ---- */
+
+/* Open the existing inode of @path or create it (O_CREAT).  Lock. */
+static int open_inode(struct sdx_fs *fs, const char *path, int flags,
+		      mode_t mode, struct sdx_inode **out)
+{
+	unsigned follow = flags & O_NOFOLLOW ? 0 : SDX_LOOKUP_FOLLOW;
+	struct sdx_nameidata nd;
+	uint32_t ino;
+	int err;
+
+	if (!(flags & O_CREAT))
+		return sdx_namei(fs, path, follow, out);
+	err = sdx_namei_parent(fs, path, &nd);
+	if (err)
+		return err;
+	if (nd.len == 0)
+		err = -EISDIR;
+	else
+		err = sdx_dir_lookup(nd.dir, nd.name, nd.len, &ino, NULL);
+	if (err == 0 && (flags & O_EXCL))
+		err = -EEXIST;
+	else if (err == 0)
+		err = sdx_namei(fs, path, follow, out);
+	else if (err == -ENOENT && nd.is_dir_required)
+		err = -EISDIR;
+	else if (err == -ENOENT)
+		err = create(fs, &nd, S_IFREG | (mode & 07777), NULL, out);
+	sdx_iput(nd.dir);
+	return err;
+}
+
+/* May @inode be opened with @flags?  Context: lock. */
+static int check_open(struct sdx_inode *inode, int flags)
+{
+	uint32_t iflags = inode->raw.i_flags;
+
+	if (S_ISLNK(inode->raw.i_mode))
+		return sdx_err(-ELOOP, "inode %u is a symlink (O_NOFOLLOW)",
+			       inode->ino);
+	if ((flags & O_DIRECTORY) && !is_dir(inode))
+		return -ENOTDIR;
+	if (is_dir(inode) && (is_writable(flags) || (flags & O_TRUNC)))
+		return -EISDIR;
+	if (is_writable(flags) && (iflags & EXT4_IMMUTABLE_FL))
+		return sdx_err(-EPERM, "inode %u is immutable", inode->ino);
+	if (is_writable(flags) && (iflags & EXT4_APPEND_FL) &&
+	    (!(flags & O_APPEND) || (flags & O_TRUNC)))
+		return sdx_err(-EPERM, "inode %u is append-only", inode->ino);
+	return 0;
+}
+
+int sdx_open(struct sdx_fs *fs, const char *path, int flags, mode_t mode)
+{
+	struct sdx_inode *inode;
+	int err;
+
+	sdx_err_clear();
+	if (!fs || !path)
+		return (int)sdx_errno_ret(-EINVAL);
+	if ((flags & O_ACCMODE) == O_ACCMODE)
+		return (int)sdx_errno_ret(sdx_err(-EINVAL, "open flags 0x%x: "
+						  "bad access mode", flags));
+	if (fs->is_rdonly && (is_writable(flags) || (flags & O_CREAT)))
+		return (int)sdx_errno_ret(-EROFS);
+	pthread_mutex_lock(&fs->lock);
+	err = open_inode(fs, path, flags, mode, &inode);
+	if (!err) {
+		err = check_open(inode, flags);
+		if (err)
+			sdx_iput(inode);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (err)
+		return (int)sdx_errno_ret(err);
+	if ((flags & O_TRUNC) && is_writable(flags) &&
+	    S_ISREG(inode->raw.i_mode)) {
+		err = sdx_file_truncate(inode, 0);
+		if (err) {
+			fd_ungrab(inode);
+			return (int)sdx_errno_ret(err);
+		}
+	}
+	pthread_mutex_lock(&fs->lock);
+	err = fd_install(fs, inode, flags);
+	if (err < 0)
+		sdx_inode_release(inode);
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(err);
+}
+
+int sdx_close(struct sdx_fs *fs, int fd)
+{
+	struct sdx_file *f = NULL;
+	int err;
+
+	sdx_err_clear();
+	if (!fs)
+		return (int)sdx_errno_ret(-EINVAL);
+	pthread_mutex_lock(&fs->lock);
+	err = fd_get(fs, fd, &f);
+	if (!err) {
+		struct sdx_inode *inode = f->inode;
+
+		f->inode = NULL;
+		inode->open_count--;
+		sdx_inode_release(inode);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(err);
+}
+
+/* ---- data ---- */
+
+ssize_t sdx_pread(struct sdx_fs *fs, int fd, void *buf, size_t n, off_t off)
+{
+	struct sdx_inode *inode;
+	ssize_t r;
+	int flags, err;
+
+	sdx_err_clear();
+	if (!fs || off < 0 || (!buf && n))
+		return sdx_errno_ret(!fs || off < 0 ? -EINVAL : -EFAULT);
+	err = fd_grab(fs, fd, true, false, EBADF, &inode, &flags);
+	if (err)
+		return sdx_errno_ret(err);
+	if (is_dir(inode))
+		r = -EISDIR;
+	else
+		r = sdx_file_read(inode, buf, n > SSIZE_MAX ? SSIZE_MAX : n,
+				  (uint64_t)off);
+	fd_ungrab(inode);
+	return sdx_errno_ret(r);
+}
+
+ssize_t sdx_pwrite(struct sdx_fs *fs, int fd, const void *buf, size_t n,
+		   off_t off)
+{
+	struct sdx_inode *inode;
+	ssize_t r;
+	int flags, err;
+
+	sdx_err_clear();
+	if (!fs || off < 0 || (!buf && n))
+		return sdx_errno_ret(!fs || off < 0 ? -EINVAL : -EFAULT);
+	err = fd_grab(fs, fd, false, true, EBADF, &inode, &flags);
+	if (err)
+		return sdx_errno_ret(err);
+	if (!S_ISREG(inode->raw.i_mode))
+		r = sdx_err(-EINVAL, "inode %u is not a regular file",
+			    inode->ino);
+	else
+		r = sdx_file_write(inode, buf, n > SSIZE_MAX ? SSIZE_MAX : n,
+				   (uint64_t)off, flags & O_APPEND);
+	if (r > 0 && ((flags & O_DSYNC) ||
+		      (inode->raw.i_flags & EXT4_SYNC_FL))) {
+		bool is_full = (flags & O_SYNC) == O_SYNC ||
+			       (inode->raw.i_flags & EXT4_SYNC_FL);
+
+		err = sdx_file_sync(inode, !is_full);
+		if (err)
+			r = err;
+	}
+	fd_ungrab(inode);
+	return sdx_errno_ret(r);
+}
+
+static int sync_fd(struct sdx_fs *fs, int fd, bool is_datasync)
+{
+	struct sdx_inode *inode;
+	int flags, err;
+
+	sdx_err_clear();
+	if (!fs)
+		return (int)sdx_errno_ret(-EINVAL);
+	err = fd_grab(fs, fd, false, false, EBADF, &inode, &flags);
+	if (err)
+		return (int)sdx_errno_ret(err);
+	err = sdx_file_sync(inode, is_datasync);
+	fd_ungrab(inode);
+	return (int)sdx_errno_ret(err);
+}
+
+int sdx_fsync(struct sdx_fs *fs, int fd)
+{
+	return sync_fd(fs, fd, false);
+}
+
+int sdx_fdatasync(struct sdx_fs *fs, int fd)
+{
+	return sync_fd(fs, fd, true);
+}
+
+int sdx_ftruncate(struct sdx_fs *fs, int fd, off_t len)
+{
+	struct sdx_inode *inode;
+	int flags, err;
+
+	sdx_err_clear();
+	if (!fs || len < 0)
+		return (int)sdx_errno_ret(-EINVAL);
+	err = fd_grab(fs, fd, false, true, EINVAL, &inode, &flags);
+	if (err)
+		return (int)sdx_errno_ret(err);
+	if (!S_ISREG(inode->raw.i_mode))
+		err = -EINVAL;
+	else if (inode->raw.i_flags & (EXT4_IMMUTABLE_FL | EXT4_APPEND_FL))
+		err = sdx_err(-EPERM, "inode %u is immutable or append-only",
+			      inode->ino);
+	else
+		err = sdx_file_truncate(inode, (uint64_t)len);
+	fd_ungrab(inode);
+	return (int)sdx_errno_ret(err);
+}
+
+int sdx_fallocate(struct sdx_fs *fs, int fd, int mode, off_t off, off_t len)
+{
+	struct sdx_inode *inode;
+	int flags, err;
+
+	sdx_err_clear();
+	if (!fs || off < 0 || len <= 0)
+		return (int)sdx_errno_ret(-EINVAL);
+	err = fd_grab(fs, fd, false, true, EBADF, &inode, &flags);
+	if (err)
+		return (int)sdx_errno_ret(err);
+	if (inode->raw.i_flags & EXT4_IMMUTABLE_FL)
+		err = sdx_err(-EPERM, "inode %u is immutable", inode->ino);
+	else
+		err = sdx_file_fallocate(inode, mode, (uint64_t)off,
+					 (uint64_t)len);
+	fd_ungrab(inode);
+	return (int)sdx_errno_ret(err);
+}
+
+/* ---- attributes ---- */
+
+static int stat_path(struct sdx_fs *fs, const char *path, unsigned follow,
+		     struct stat *st)
+{
+	struct sdx_inode *inode;
+	int err;
+
+	sdx_err_clear();
+	if (!fs || !path || !st)
+		return (int)sdx_errno_ret(-EINVAL);
+	pthread_mutex_lock(&fs->lock);
+	err = sdx_namei(fs, path, follow, &inode);
+	if (!err) {
+		sdx_inode_stat(inode, st);
+		sdx_iput(inode);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(err);
+}
+
+int sdx_stat(struct sdx_fs *fs, const char *path, struct stat *st)
+{
+	return stat_path(fs, path, SDX_LOOKUP_FOLLOW, st);
+}
+
+int sdx_lstat(struct sdx_fs *fs, const char *path, struct stat *st)
+{
+	return stat_path(fs, path, 0, st);
+}
+
+int sdx_fstat(struct sdx_fs *fs, int fd, struct stat *st)
+{
+	struct sdx_file *f = NULL;
+	int err;
+
+	sdx_err_clear();
+	if (!fs || !st)
+		return (int)sdx_errno_ret(-EINVAL);
+	pthread_mutex_lock(&fs->lock);
+	err = fd_get(fs, fd, &f);
+	if (!err)
+		sdx_inode_stat(f->inode, st);
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(err);
+}
+
+int sdx_getflags(struct sdx_fs *fs, int fd, unsigned *flags)
+{
+	struct sdx_file *f = NULL;
+	int err;
+
+	sdx_err_clear();
+	if (!fs || !flags)
+		return (int)sdx_errno_ret(-EINVAL);
+	pthread_mutex_lock(&fs->lock);
+	err = fd_get(fs, fd, &f);
+	if (!err)
+		*flags = f->inode->raw.i_flags & FL_USER_VISIBLE;
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(err);
+}
+
+int sdx_setflags(struct sdx_fs *fs, int fd, unsigned flags)
+{
+	struct sdx_handle *h;
+	struct sdx_file *f = NULL;
+	int err, e;
+
+	sdx_err_clear();
+	if (!fs)
+		return (int)sdx_errno_ret(-EINVAL);
+	if (fs->is_rdonly)
+		return (int)sdx_errno_ret(-EROFS);
+	pthread_mutex_lock(&fs->lock);
+	err = fd_get(fs, fd, &f);
+	if (!err && ((flags ^ f->inode->raw.i_flags) & EXT4_FL_USER_MODIFIABLE &
+		     ~FL_SETTABLE))
+		err = sdx_err(-EOPNOTSUPP, "flags 0x%x: only the chattr flags "
+			      "0x%x can change", flags, FL_SETTABLE);
+	if (!err)
+		err = sdx_fs_start(fs, SDX_CREDITS_INODE, &h);
+	if (!err) {
+		struct sdx_inode *inode = f->inode;
+
+		inode->raw.i_flags = (inode->raw.i_flags & ~FL_SETTABLE) |
+				     (flags & FL_SETTABLE);
+		sdx_inode_touch(inode, SDX_TIME_CTIME);
+		sdx_inode_changed(h, inode, false);
+		err = sdx_inode_mark_dirty(h, inode);
+		e = sdx_journal_stop(h);
+		if (!err)
+			err = e;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(err);
+}
+
+/* ---- namespace ---- */
+
+/* Resolve @path's parent for a change; on success fs->lock is held. */
+static int change_begin(struct sdx_fs *fs, const char *path,
+			struct sdx_nameidata *nd)
+{
+	int err;
+
+	if (!fs || !path)
+		return -EINVAL;
+	if (fs->is_rdonly)
+		return -EROFS;
+	pthread_mutex_lock(&fs->lock);
+	err = sdx_namei_parent(fs, path, nd);
+	if (err)
+		pthread_mutex_unlock(&fs->lock);
+	return err;
+}
+
+/* The existing child @nd names, referenced.  Lock. */
+static int lookup_nd(struct sdx_fs *fs, struct sdx_nameidata *nd,
+		     struct sdx_inode **child)
+{
+	uint32_t ino;
+	int err = sdx_dir_lookup(nd->dir, nd->name, nd->len, &ino, NULL);
+
+	if (!err)
+		err = sdx_iget(fs, ino, child);
+	return err;
+}
+
+/* mkdir and symlink: create @path as a new inode of @mode. */
+static int create_path(struct sdx_fs *fs, const char *path, mode_t mode,
+		       const char *target)
+{
+	struct sdx_nameidata nd;
+	struct sdx_inode *child;
+	uint32_t ino;
+	int err = change_begin(fs, path, &nd);
+
+	if (err)
+		return err;
+	if (nd.len == 0 || is_dot_or_dotdot(nd.name, nd.len))
+		err = -EEXIST;
+	else
+		err = sdx_dir_lookup(nd.dir, nd.name, nd.len, &ino, NULL);
+	if (err == 0)
+		err = -EEXIST;
+	else if (err == -ENOENT && nd.is_dir_required && !S_ISDIR(mode))
+		err = -ENOENT;
+	else if (err == -ENOENT)
+		err = create(fs, &nd, mode, target, &child);
+	if (!err)
+		sdx_iput(child);
+	sdx_iput(nd.dir);
+	pthread_mutex_unlock(&fs->lock);
+	return err;
+}
+
+int sdx_mkdir(struct sdx_fs *fs, const char *path, mode_t mode)
+{
+	sdx_err_clear();
+	return (int)sdx_errno_ret(create_path(fs, path,
+					      S_IFDIR | (mode & 07777), NULL));
+}
+
+int sdx_symlink(struct sdx_fs *fs, const char *target, const char *path)
+{
+	size_t tlen;
+
+	sdx_err_clear();
+	if (!target)
+		return (int)sdx_errno_ret(-EINVAL);
+	tlen = strnlen(target, SDX_BLOCK_SIZE);
+	if (tlen == 0)
+		return (int)sdx_errno_ret(-ENOENT);
+	if (tlen >= SDX_BLOCK_SIZE)
+		return (int)sdx_errno_ret(sdx_err(-ENAMETOOLONG, "symlink "
+			"target longer than %u bytes", SDX_BLOCK_SIZE - 1));
+	return (int)sdx_errno_ret(create_path(fs, path, S_IFLNK | 0777,
+					      target));
+}
+
+/* Remove @nd's entry (a non-directory for unlink, an empty directory for
+ * rmdir) and drop the link.  Lock. */
+static int remove_entry(struct sdx_fs *fs, struct sdx_nameidata *nd,
+			bool is_rmdir)
+{
+	struct sdx_inode *child;
+	struct sdx_handle *h;
+	int err, e;
+
+	if (nd->len == 0)
+		return is_rmdir ? -EBUSY : -EISDIR;
+	if (is_dot_or_dotdot(nd->name, nd->len))
+		return is_rmdir ? (nd->len == 1 ? -EINVAL : -ENOTEMPTY) :
+		       -EISDIR;
+	err = lookup_nd(fs, nd, &child);
+	if (err)
+		return err;
+	if (is_rmdir && !is_dir(child))
+		err = -ENOTDIR;
+	else if (!is_rmdir && is_dir(child))
+		err = -EISDIR;
+	else if (!is_rmdir && nd->is_dir_required)
+		err = -ENOTDIR;
+	else if (is_rmdir && child->ino == EXT4_ROOT_INO)
+		err = -EBUSY;
+	else if (is_rmdir)
+		err = sdx_dir_is_empty(child) == 1 ? 0 : -ENOTEMPTY;
+	if (!err)
+		err = sdx_fs_start(fs, OP_CREDITS, &h);
+	if (!err) {
+		err = sdx_dir_remove(h, nd->dir, nd->name, nd->len);
+		if (!err)
+			err = drop_link(h, child);
+		if (!err && is_rmdir)
+			dir_link_dec(nd->dir);
+		if (!err)
+			err = touch_dir(h, nd->dir);
+		e = sdx_journal_stop(h);
+		if (!err)
+			err = e;
+	}
+	sdx_inode_release(child);
+	return err;
+}
+
+static int remove_path(struct sdx_fs *fs, const char *path, bool is_rmdir)
+{
+	struct sdx_nameidata nd;
+	int err;
+
+	sdx_err_clear();
+	err = change_begin(fs, path, &nd);
+	if (err)
+		return (int)sdx_errno_ret(err);
+	err = remove_entry(fs, &nd, is_rmdir);
+	sdx_iput(nd.dir);
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(err);
+}
+
+int sdx_unlink(struct sdx_fs *fs, const char *path)
+{
+	return remove_path(fs, path, false);
+}
+
+int sdx_rmdir(struct sdx_fs *fs, const char *path)
+{
+	return remove_path(fs, path, true);
+}
+
+/* Is directory @ino @dir or an ancestor of @dir?  Lock. */
+static int is_ancestor(struct sdx_fs *fs, uint32_t ino, struct sdx_inode *dir)
+{
+	struct sdx_inode *cur = sdx_igrab(dir), *up;
+	uint32_t parent;
+	int err = 0, found = 0;
+
+	for (uint32_t steps = 0; steps < fs->inodes_count; steps++) {
+		if (cur->ino == ino) {
+			found = 1;
+			break;
+		}
+		if (cur->ino == EXT4_ROOT_INO)
+			break;
+		err = sdx_dir_lookup(cur, "..", 2, &parent, NULL);
+		if (!err)
+			err = sdx_iget(fs, parent, &up);
+		if (err)
+			break;
+		sdx_iput(cur);
+		cur = up;
+	}
+	sdx_iput(cur);
+	return err ? err : found;
+}
+
+/* Can @src replace @dst (rename over)?  Lock. */
+static int check_replace(struct sdx_inode *src, struct sdx_inode *dst)
+{
+	int empty;
+
+	if (is_dir(src) && !is_dir(dst))
+		return -ENOTDIR;
+	if (!is_dir(src) && is_dir(dst))
+		return -EISDIR;
+	if (!is_dir(dst))
+		return 0;
+	empty = sdx_dir_is_empty(dst);
+	if (empty < 0)
+		return empty;
+	return empty ? 0 : -ENOTEMPTY;
+}
+
+/* The changes of a rename, in one handle.  Lock. */
+static int rename_entries(struct sdx_fs *fs, struct sdx_nameidata *from,
+			  struct sdx_nameidata *to, struct sdx_inode *src,
+			  struct sdx_inode *dst)
+{
+	uint8_t ftype = sdx_dir_ftype(fs, src->raw.i_mode);
+	bool moves_dir = is_dir(src) && from->dir != to->dir;
+	struct sdx_handle *h;
+	int err, e;
+
+	if (moves_dir && !dst) {
+		err = check_dir_link(to->dir);
+		if (err)
+			return err;
+	}
+	err = sdx_fs_start(fs, 2 * OP_CREDITS, &h);
+	if (err)
+		return err;
+	if (dst) {
+		err = sdx_dir_retarget(h, to->dir, to->name, to->len, src->ino,
+				       ftype);
+		if (!err)
+			err = drop_link(h, dst);
+		if (!err && is_dir(dst))
+			dir_link_dec(to->dir);
+	} else {
+		err = sdx_dir_add(h, to->dir, to->name, to->len, src->ino,
+				  ftype);
+	}
+	if (!err)
+		err = sdx_dir_remove(h, from->dir, from->name, from->len);
+	if (!err && is_dir(src)) {
+		dir_link_dec(from->dir);
+		dir_link_inc(to->dir);
+	}
+	if (!err && moves_dir)
+		err = sdx_dir_retarget(h, src, "..", 2, to->dir->ino,
+				       sdx_dir_ftype(fs, S_IFDIR));
+	if (!err) {
+		sdx_inode_touch(src, SDX_TIME_CTIME);
+		sdx_inode_changed(h, src, true);
+		err = sdx_inode_mark_dirty(h, src);
+	}
+	if (!err)
+		err = touch_dir(h, from->dir);
+	if (!err && to->dir != from->dir)
+		err = touch_dir(h, to->dir);
+	e = sdx_journal_stop(h);
+	return err ? err : e;
+}
+
+static int do_rename(struct sdx_fs *fs, struct sdx_nameidata *from,
+		     struct sdx_nameidata *to)
+{
+	struct sdx_inode *src, *dst = NULL;
+	int err;
+
+	if (from->len == 0 || to->len == 0 ||
+	    is_dot_or_dotdot(from->name, from->len) ||
+	    is_dot_or_dotdot(to->name, to->len))
+		return -EBUSY;
+	err = lookup_nd(fs, from, &src);
+	if (err)
+		return err;
+	if ((from->is_dir_required || to->is_dir_required) && !is_dir(src))
+		err = -ENOTDIR;
+	if (!err) {
+		err = lookup_nd(fs, to, &dst);
+		if (err == -ENOENT) {
+			dst = NULL;
+			err = 0;
+		}
+	}
+	if (!err && dst && dst->ino == src->ino)
+		goto out_put;		/* the same file: nothing to do */
+	if (!err && dst)
+		err = check_replace(src, dst);
+	if (!err && is_dir(src)) {
+		int r = is_ancestor(fs, src->ino, to->dir);
+
+		err = r < 0 ? r : r ? sdx_err(-EINVAL, "cannot move a "
+					       "directory into itself") : 0;
+	}
+	if (!err)
+		err = rename_entries(fs, from, to, src, dst);
+out_put:
+	if (dst)
+		sdx_inode_release(dst);
+	sdx_iput(src);
+	return err;
+}
+
+int sdx_rename(struct sdx_fs *fs, const char *from, const char *to)
+{
+	struct sdx_nameidata ndf, ndt;
+	int err;
+
+	sdx_err_clear();
+	if (!to)
+		return (int)sdx_errno_ret(-EINVAL);
+	err = change_begin(fs, from, &ndf);
+	if (err)
+		return (int)sdx_errno_ret(err);
+	err = sdx_namei_parent(fs, to, &ndt);
+	if (!err) {
+		err = do_rename(fs, &ndf, &ndt);
+		sdx_iput(ndt.dir);
+	}
+	sdx_iput(ndf.dir);
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(err);
+}
+
+ssize_t sdx_readlink(struct sdx_fs *fs, const char *path, char *buf, size_t n)
+{
+	struct sdx_inode *inode;
+	char *target;
+	size_t len = 0;
+	int err;
+
+	sdx_err_clear();
+	if (!fs || !path || (!buf && n))
+		return sdx_errno_ret(-EINVAL);
+	target = malloc(SDX_PATH_MAX);
+	if (!target)
+		return sdx_errno_ret(-ENOMEM);
+	pthread_mutex_lock(&fs->lock);
+	err = sdx_namei(fs, path, 0, &inode);
+	if (!err) {
+		err = S_ISLNK(inode->raw.i_mode) ?
+		      sdx_symlink_target(inode, target, SDX_PATH_MAX, &len) :
+		      -EINVAL;
+		sdx_iput(inode);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (!err) {
+		len = len < n ? len : n;
+		memcpy(buf, target, len);
+	}
+	free(target);
+	return err ? sdx_errno_ret(err) : (ssize_t)len;
+}
+
+/* ---- directories ---- */
+
+static unsigned char dirent_type(uint8_t ftype)
+{
+	static const unsigned char types[EXT4_FT_MAX] = {
+		[EXT4_FT_UNKNOWN] = DT_UNKNOWN, [EXT4_FT_REG_FILE] = DT_REG,
+		[EXT4_FT_DIR] = DT_DIR, [EXT4_FT_CHRDEV] = DT_CHR,
+		[EXT4_FT_BLKDEV] = DT_BLK, [EXT4_FT_FIFO] = DT_FIFO,
+		[EXT4_FT_SOCK] = DT_SOCK, [EXT4_FT_SYMLINK] = DT_LNK,
+	};
+
+	return ftype < EXT4_FT_MAX ? types[ftype] : DT_UNKNOWN;
+}
+
+static int collect(void *arg, const char *name, size_t len, uint32_t ino,
+		   uint8_t ftype)
+{
+	struct sdx_dir *d = arg;
+	struct dirent *de;
+
+	if (d->count == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 64;
+		struct dirent *e = realloc(d->entries, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		d->entries = e;
+		d->cap = cap;
+	}
+	de = &d->entries[d->count++];
+	memset(de, 0, sizeof(*de));
+	de->d_ino = ino;
+	de->d_off = (off_t)d->count;
+	de->d_reclen = sizeof(*de);
+	de->d_type = dirent_type(ftype);
+	memcpy(de->d_name, name, len);
+	return 0;
+}
+
+struct sdx_dir *sdx_opendir(struct sdx_fs *fs, const char *path)
+{
+	struct sdx_inode *inode;
+	struct sdx_dir *d;
+	int err;
+
+	sdx_err_clear();
+	if (!fs || !path)
+		return sdx_errno_ptr(-EINVAL, NULL);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return sdx_errno_ptr(-ENOMEM, NULL);
+	pthread_mutex_lock(&fs->lock);
+	err = sdx_namei(fs, path, SDX_LOOKUP_FOLLOW, &inode);
+	if (!err) {
+		err = is_dir(inode) ? sdx_dir_iterate(inode, collect, d) :
+		      -ENOTDIR;
+		sdx_iput(inode);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (err) {
+		free(d->entries);
+		free(d);
+		return sdx_errno_ptr(err, NULL);
+	}
+	return d;
+}
+
+struct dirent *sdx_readdir(struct sdx_dir *d)
+{
+	sdx_err_clear();
+	if (!d)
+		return sdx_errno_ptr(-EBADF, NULL);
+	return d->pos < d->count ? &d->entries[d->pos++] : NULL;
+}
+
+int sdx_closedir(struct sdx_dir *d)
+{
+	sdx_err_clear();
+	if (!d)
+		return (int)sdx_errno_ret(-EBADF);
+	free(d->entries);
+	free(d);
+	return 0;
+}

@@ -1,0 +1,656 @@
+/*
+ * dir.c - ext4 directories: linear blocks of ext4_dir_entry_2 records with
+ * the metadata_csum tail, and htree (dir_index) directories.
+ *
+ * A directory is i_size / 4096 blocks, each a chain of records
+ * (inode, rec_len, name_len, file_type, name) that covers the block up to
+ * the 12-byte checksum tail (metadata_csum) or to its end.  An htree
+ * directory (EXT4_INDEX_FL) hides its index in blocks that read as empty
+ * records: block 0 (dx_root) holds "." and a ".." whose rec_len spans the
+ * rest of the block, interior blocks (dx_node) one unused record that spans
+ * the whole block; the leaves are linear blocks.
+ *
+ * Reading: every lookup walks the blocks in order (the leaves of an htree
+ * hold every name, so the index is a speed-up that we do not need for
+ * correctness); every block's checksum (leaf tail or dx_tail) and every
+ * record (rec_len, name_len, inode number, bounds) is checked first.
+ *
+ * Writing an htree directory: the first change clears EXT4_INDEX_FL and
+ * rewrites its index blocks as empty linear blocks (with tails), as ext4
+ * itself falls back to a linear directory; the result is a valid linear
+ * directory e2fsck accepts.  States of a directory:
+ *
+ *   LINEAR --add/remove/retarget--> LINEAR
+ *   INDEXED --lookup/iterate--> INDEXED
+ *   INDEXED --add/remove/retarget (unindex first)--> LINEAR
+ *
+ * Invariants:
+ *   (1) Under metadata_csum every leaf block ends in a tail whose checksum
+ *       covers the block before it; set after every change.
+ *   (2) Records tile a block exactly: rec_len >= EXT4_DIR_REC_LEN(name_len),
+ *       a multiple of 4, never past the tail.
+ *   (3) A block is changed only through the caller's handle.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs/ops.h"
+#include "lib/crc32c.h"
+#include "lib/err.h"
+
+#define TAIL_SIZE	sizeof(struct ext4_dir_entry_tail)
+#define DX_ROOT_COUNT	offsetof(struct dx_root, entries)
+#define DX_NODE_COUNT	offsetof(struct dx_node, entries)
+#define NO_PREV		SIZE_MAX
+#define WALK_STOP	1
+
+enum block_kind { BLOCK_LEAF, BLOCK_DX_ROOT, BLOCK_DX_NODE };
+
+/* Where the walk stands: one record of one block. */
+struct dir_pos {
+	uint64_t lblk;
+	uint64_t pblk;
+	enum block_kind kind;
+	size_t off;		/* of the record */
+	size_t prev;		/* of the record before it, or NO_PREV */
+};
+
+typedef int (*entry_fn)(void *arg, const struct dir_pos *pos,
+			const struct ext4_dir_entry_2 *de);
+
+static size_t csum_size(const struct sdx_fs *fs)
+{
+	return fs->has_csum ? TAIL_SIZE : 0;
+}
+
+static bool is_indexed(const struct sdx_inode *dir)
+{
+	return dir->raw.i_flags & EXT4_INDEX_FL;
+}
+
+uint8_t sdx_dir_ftype(const struct sdx_fs *fs, mode_t mode)
+{
+	if (!(fs->feature_incompat & EXT4_FEATURE_INCOMPAT_FILETYPE))
+		return EXT4_FT_UNKNOWN;
+	switch (mode & S_IFMT) {
+	case S_IFREG:	return EXT4_FT_REG_FILE;
+	case S_IFDIR:	return EXT4_FT_DIR;
+	case S_IFCHR:	return EXT4_FT_CHRDEV;
+	case S_IFBLK:	return EXT4_FT_BLKDEV;
+	case S_IFIFO:	return EXT4_FT_FIFO;
+	case S_IFSOCK:	return EXT4_FT_SOCK;
+	case S_IFLNK:	return EXT4_FT_SYMLINK;
+	default:	return EXT4_FT_UNKNOWN;
+	}
+}
+
+static int dir_blocks(struct sdx_inode *dir, uint64_t *n)
+{
+	uint64_t size = sdx_inode_size(dir);
+
+	if (size % SDX_BLOCK_SIZE || size / SDX_BLOCK_SIZE >
+	    SDX_MAX_FILE_BLOCKS)
+		return sdx_err(-EUCLEAN, "directory inode %u: size %llu is not "
+			       "a whole number of blocks", dir->ino,
+			       (unsigned long long)size);
+	*n = size / SDX_BLOCK_SIZE;
+	return 0;
+}
+
+static int dir_pblk(struct sdx_inode *dir, uint64_t lblk, uint64_t *pblk)
+{
+	uint64_t len;
+	unsigned flags;
+	int err = sdx_extent_map(dir, lblk, pblk, &len, &flags);
+
+	if (err)
+		return err;
+	if (flags & (SDX_EXTENT_HOLE | SDX_EXTENT_UNWRITTEN))
+		return sdx_err(-EUCLEAN, "directory inode %u: block %llu is "
+			       "not mapped", dir->ino,
+			       (unsigned long long)lblk);
+	return 0;
+}
+
+static void set_leaf_csum(struct sdx_inode *dir, uint8_t *b)
+{
+	struct ext4_dir_entry_tail *t;
+
+	if (!dir->fs->has_csum)
+		return;
+	t = (struct ext4_dir_entry_tail *)(b + SDX_BLOCK_SIZE - TAIL_SIZE);
+	t->det_checksum = sdx_crc32c(dir->csum_seed, b,
+				     SDX_BLOCK_SIZE - TAIL_SIZE);
+}
+
+/* An empty leaf (one unused record) with its tail. */
+static void init_leaf(struct sdx_inode *dir, uint8_t *b)
+{
+	struct ext4_dir_entry_2 *de = (struct ext4_dir_entry_2 *)b;
+	size_t tail = csum_size(dir->fs);
+
+	memset(b, 0, SDX_BLOCK_SIZE);
+	de->rec_len = (uint16_t)(SDX_BLOCK_SIZE - tail);
+	if (tail) {
+		struct ext4_dir_entry_tail *t = (void *)(b + SDX_BLOCK_SIZE -
+							 tail);
+
+		t->det_rec_len = TAIL_SIZE;
+		t->det_reserved_ft = EXT4_FT_DIR_CSUM;
+	}
+	set_leaf_csum(dir, b);
+}
+
+static enum block_kind block_kind(const struct sdx_inode *dir, uint64_t lblk,
+				  const uint8_t *b)
+{
+	const struct fake_dirent *fd = (const struct fake_dirent *)b;
+
+	if (!is_indexed(dir))
+		return BLOCK_LEAF;
+	if (lblk == 0)
+		return BLOCK_DX_ROOT;
+	if (fd->inode == 0 && fd->rec_len == SDX_BLOCK_SIZE &&
+	    fd->name_len == 0)
+		return BLOCK_DX_NODE;
+	return BLOCK_LEAF;
+}
+
+/* Check a leaf's tail and checksum; *end is where its records stop. */
+static int check_leaf(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
+		      size_t *end)
+{
+	const struct ext4_dir_entry_tail *t;
+	uint32_t want;
+
+	*end = SDX_BLOCK_SIZE;
+	if (!dir->fs->has_csum)
+		return 0;
+	t = (const void *)(b + SDX_BLOCK_SIZE - TAIL_SIZE);
+	if (t->det_reserved_zero1 || t->det_rec_len != TAIL_SIZE ||
+	    t->det_reserved_zero2 || t->det_reserved_ft != EXT4_FT_DIR_CSUM)
+		return sdx_err(-EUCLEAN, "directory inode %u block %llu: no "
+			       "checksum tail", dir->ino,
+			       (unsigned long long)lblk);
+	want = sdx_crc32c(dir->csum_seed, b, SDX_BLOCK_SIZE - TAIL_SIZE);
+	if (t->det_checksum != want)
+		return sdx_err(-EUCLEAN, "directory inode %u block %llu: "
+			       "checksum 0x%08x, expected 0x%08x", dir->ino,
+			       (unsigned long long)lblk, t->det_checksum,
+			       want);
+	*end = SDX_BLOCK_SIZE - TAIL_SIZE;
+	return 0;
+}
+
+/* Check an htree index block (root or node): shape, count, checksum. */
+static int check_dx(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
+		    enum block_kind kind)
+{
+	const struct dx_root *root = (const struct dx_root *)b;
+	size_t count_off = DX_NODE_COUNT;
+	const struct dx_countlimit *cl;
+	const struct dx_tail *t;
+	size_t tail_off;
+	uint32_t want;
+
+	if (kind == BLOCK_DX_ROOT) {
+		unsigned max_levels = dir->fs->feature_incompat &
+				      EXT4_FEATURE_INCOMPAT_LARGEDIR ? 3 : 2;
+
+		if (root->dot.rec_len != 12 || root->dot.name_len != 1 ||
+		    root->dotdot.name_len != 2 ||
+		    root->dotdot.rec_len != SDX_BLOCK_SIZE - 12 ||
+		    root->info.info_length != sizeof(root->info) ||
+		    root->info.indirect_levels >= max_levels)
+			return sdx_err(-EUCLEAN, "directory inode %u: bad htree "
+				       "root (levels %u, info length %u)",
+				       dir->ino, root->info.indirect_levels,
+				       root->info.info_length);
+		count_off = DX_ROOT_COUNT;
+	}
+	cl = (const struct dx_countlimit *)(b + count_off);
+	tail_off = count_off + (size_t)cl->limit * sizeof(struct dx_entry);
+	if (cl->count > cl->limit || cl->count == 0 ||
+	    tail_off + (dir->fs->has_csum ? sizeof(*t) : 0) > SDX_BLOCK_SIZE)
+		return sdx_err(-EUCLEAN, "directory inode %u block %llu: htree "
+			       "count %u, limit %u", dir->ino,
+			       (unsigned long long)lblk, cl->count, cl->limit);
+	if (!dir->fs->has_csum)
+		return 0;
+	t = (const struct dx_tail *)(b + tail_off);
+	want = sdx_crc32c(dir->csum_seed, b,
+			  count_off + cl->count * sizeof(struct dx_entry));
+	want = sdx_crc32c(want, &t->dt_reserved, sizeof(t->dt_reserved));
+	if (t->dt_checksum != want)
+		return sdx_err(-EUCLEAN, "directory inode %u block %llu: htree "
+			       "checksum 0x%08x, expected 0x%08x", dir->ino,
+			       (unsigned long long)lblk, t->dt_checksum, want);
+	return 0;
+}
+
+/* Check the record at @off of a block whose records end at @end. */
+static int check_entry(struct sdx_inode *dir, uint64_t lblk,
+		       const struct ext4_dir_entry_2 *de, size_t off,
+		       size_t end)
+{
+	const char *what = NULL;
+
+	if (end - off < EXT4_DIR_REC_LEN(1))
+		what = "record header past the end";
+	else if (de->rec_len < EXT4_DIR_REC_LEN(1) || de->rec_len % 4)
+		what = "bad rec_len";
+	else if (de->rec_len < EXT4_DIR_REC_LEN(de->name_len))
+		what = "rec_len too small for name_len";
+	else if (de->rec_len > end - off)
+		what = "rec_len past the end of the block";
+	else if (de->inode > dir->fs->inodes_count)
+		what = "inode number out of range";
+	else if (de->inode && de->name_len == 0)
+		what = "empty name";
+	if (!what)
+		return 0;
+	return sdx_err(-EUCLEAN, "directory inode %u block %llu offset %zu: %s "
+		       "(rec_len %u, name_len %u, inode %u)", dir->ino,
+		       (unsigned long long)lblk, off, what,
+		       end - off >= 8 ? de->rec_len : 0,
+		       end - off >= 8 ? de->name_len : 0,
+		       end - off >= 8 ? de->inode : 0);
+}
+
+/*
+ * Call @fn for every record of every block of @dir (checked first).
+ * Return: 0 at the end, WALK_STOP when @fn stopped it, or -errno.
+ */
+static int walk(struct sdx_inode *dir, entry_fn fn, void *arg)
+{
+	struct sdx_fs *fs = dir->fs;
+	struct dir_pos pos;
+	uint64_t nblocks = 0;
+	int err = dir_blocks(dir, &nblocks);
+
+	if (err)
+		return err;
+	for (pos.lblk = 0; pos.lblk < nblocks; pos.lblk++) {
+		const uint8_t *b;
+		size_t end = SDX_BLOCK_SIZE;
+
+		err = dir_pblk(dir, pos.lblk, &pos.pblk);
+		if (err)
+			return err;
+		b = sdx_bread(fs, pos.pblk, &err);
+		if (!b)
+			return err;
+		pos.kind = block_kind(dir, pos.lblk, b);
+		if (pos.kind == BLOCK_LEAF)
+			err = check_leaf(dir, pos.lblk, b, &end);
+		else
+			err = check_dx(dir, pos.lblk, b, pos.kind);
+		if (err)
+			return err;
+		pos.prev = NO_PREV;
+		for (pos.off = 0; pos.off < end;) {
+			const struct ext4_dir_entry_2 *de = (const void *)(b +
+								       pos.off);
+
+			err = check_entry(dir, pos.lblk, de, pos.off, end);
+			if (err)
+				return err;
+			err = fn(arg, &pos, de);
+			if (err)
+				return err;
+			pos.prev = pos.off;
+			pos.off += de->rec_len;
+		}
+	}
+	return 0;
+}
+
+/* ---- finding a name ---- */
+
+struct find_ctx {
+	const char *name;
+	size_t len;
+	struct dir_pos pos;
+	uint32_t ino;
+	uint8_t ftype;
+};
+
+static int find_fn(void *arg, const struct dir_pos *pos,
+		   const struct ext4_dir_entry_2 *de)
+{
+	struct find_ctx *c = arg;
+
+	if (de->inode == 0 || de->name_len != c->len ||
+	    memcmp(de->name, c->name, c->len) != 0)
+		return 0;
+	c->pos = *pos;
+	c->ino = de->inode;
+	c->ftype = de->file_type;
+	return WALK_STOP;
+}
+
+static int find(struct sdx_inode *dir, const char *name, size_t len,
+		struct find_ctx *c)
+{
+	int err;
+
+	c->name = name;
+	c->len = len;
+	err = walk(dir, find_fn, c);
+	if (err < 0)
+		return err;
+	return err == WALK_STOP ? 0 : -ENOENT;
+}
+
+int sdx_dir_lookup(struct sdx_inode *dir, const char *name, size_t len,
+		   uint32_t *ino, uint8_t *ftype)
+{
+	struct find_ctx c;
+	int err = find(dir, name, len, &c);
+
+	if (err)
+		return err;
+	*ino = c.ino;
+	if (ftype)
+		*ftype = c.ftype;
+	return 0;
+}
+
+/* ---- changing blocks ---- */
+
+/* Write access to the block of @pos for a change of its records. */
+static int block_write(struct sdx_handle *h, const struct dir_pos *pos,
+		       uint8_t **b)
+{
+	return sdx_journal_get_write_access(h, pos->pblk, (void **)b);
+}
+
+static void block_done(struct sdx_handle *h, struct sdx_inode *dir,
+		       uint64_t pblk, uint8_t *b)
+{
+	set_leaf_csum(dir, b);
+	sdx_journal_dirty_metadata(h, pblk);
+}
+
+/*
+ * Turn an htree directory into a linear one: the root keeps "." and ".."
+ * (whose record now ends at the tail), every interior index block becomes
+ * an empty leaf, and EXT4_INDEX_FL goes.
+ */
+static int unindex(struct sdx_handle *h, struct sdx_inode *dir)
+{
+	uint64_t nblocks = 0, lblk, pblk;
+	size_t tail = csum_size(dir->fs);
+	int err = dir_blocks(dir, &nblocks);
+
+	for (lblk = 0; !err && lblk < nblocks; lblk++) {
+		const uint8_t *rb;
+		enum block_kind kind;
+		uint8_t *b;
+
+		err = dir_pblk(dir, lblk, &pblk);
+		if (err)
+			break;
+		rb = sdx_bread(dir->fs, pblk, &err);
+		if (!rb)
+			break;
+		kind = block_kind(dir, lblk, rb);
+		if (kind == BLOCK_LEAF)
+			continue;
+		err = check_dx(dir, lblk, rb, kind);
+		if (!err)
+			err = sdx_journal_get_write_access(h, pblk, (void **)&b);
+		if (err)
+			break;
+		if (kind == BLOCK_DX_ROOT) {
+			uint8_t head[24];
+			struct ext4_dir_entry_2 *dotdot;
+
+			memcpy(head, b, sizeof(head));
+			init_leaf(dir, b);
+			memcpy(b, head, sizeof(head));
+			dotdot = (struct ext4_dir_entry_2 *)(b + 12);
+			dotdot->rec_len = (uint16_t)(SDX_BLOCK_SIZE - 12 -
+						     tail);
+		} else {
+			init_leaf(dir, b);
+		}
+		block_done(h, dir, pblk, b);
+	}
+	if (err)
+		return err;
+	dir->raw.i_flags &= ~EXT4_INDEX_FL;
+	return sdx_inode_mark_dirty(h, dir);
+}
+
+static int prepare_change(struct sdx_handle *h, struct sdx_inode *dir)
+{
+	return is_indexed(dir) ? unindex(h, dir) : 0;
+}
+
+/* Write the record for @name at @off, splitting a live record there. */
+static void put_entry(uint8_t *b, size_t off, const char *name, size_t len,
+		      uint32_t ino, uint8_t ftype)
+{
+	struct ext4_dir_entry_2 *de = (struct ext4_dir_entry_2 *)(b + off);
+
+	if (de->inode) {
+		uint16_t used = (uint16_t)EXT4_DIR_REC_LEN(de->name_len);
+		struct ext4_dir_entry_2 *next = (void *)(b + off + used);
+
+		next->rec_len = de->rec_len - used;
+		de->rec_len = used;
+		de = next;
+	}
+	de->inode = ino;
+	de->name_len = (uint8_t)len;
+	de->file_type = ftype;
+	memcpy(de->name, name, len);
+	memset(de->name + len, 0, EXT4_DIR_REC_LEN(len) -
+	       EXT4_DIR_ENTRY_HEADER - len);
+}
+
+struct space_ctx {
+	size_t need;
+	struct dir_pos pos;
+};
+
+static int space_fn(void *arg, const struct dir_pos *pos,
+		    const struct ext4_dir_entry_2 *de)
+{
+	struct space_ctx *c = arg;
+	size_t free_len = de->inode ? de->rec_len -
+			  EXT4_DIR_REC_LEN(de->name_len) : de->rec_len;
+
+	if (pos->kind != BLOCK_LEAF || free_len < c->need)
+		return 0;
+	c->pos = *pos;
+	return WALK_STOP;
+}
+
+/* Append an empty leaf block to @dir; its number in *@pblk. */
+static int grow(struct sdx_handle *h, struct sdx_inode *dir, uint64_t *pblk)
+{
+	uint64_t nblocks = 0, end, last = 0, got;
+	uint8_t *b;
+	int err = dir_blocks(dir, &nblocks);
+
+	if (err)
+		return err;
+	if (nblocks >= SDX_MAX_FILE_BLOCKS - 1)
+		return sdx_err(-EFBIG, "directory inode %u is full", dir->ino);
+	err = sdx_extent_end(dir, &end, &last);
+	if (err)
+		return err;
+	err = sdx_block_alloc(h, dir, last ? last + 1 : 0, 1, pblk, &got);
+	if (err)
+		return err;
+	err = sdx_extent_insert(h, dir, nblocks, *pblk, 1, false);
+	if (err) {
+		sdx_block_free(h, dir->fs, *pblk, 1);
+		return err;
+	}
+	err = sdx_journal_get_create_access(h, *pblk, (void **)&b);
+	if (err)
+		return err;
+	init_leaf(dir, b);
+	sdx_journal_dirty_metadata(h, *pblk);
+	sdx_inode_set_size(dir, (nblocks + 1) * SDX_BLOCK_SIZE);
+	sdx_inode_changed(h, dir, true);
+	return sdx_inode_mark_dirty(h, dir);
+}
+
+int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
+		size_t len, uint32_t ino, uint8_t ftype)
+{
+	struct space_ctx c = { .need = EXT4_DIR_REC_LEN(len) };
+	uint8_t *b;
+	int err;
+
+	if (len == 0 || len > EXT4_NAME_LEN)
+		return sdx_err(-ENAMETOOLONG, "name of %zu bytes", len);
+	err = prepare_change(h, dir);
+	if (!err)
+		err = walk(dir, space_fn, &c);
+	if (err < 0)
+		return err;
+	if (err != WALK_STOP) {
+		err = grow(h, dir, &c.pos.pblk);
+		if (err)
+			return err;
+		c.pos.off = 0;
+	}
+	err = block_write(h, &c.pos, &b);
+	if (err)
+		return err;
+	put_entry(b, c.pos.off, name, len, ino, ftype);
+	block_done(h, dir, c.pos.pblk, b);
+	return 0;
+}
+
+/* Find @name for a change: the block's writable copy and the record. */
+static int find_for_change(struct sdx_handle *h, struct sdx_inode *dir,
+			   const char *name, size_t len, struct find_ctx *c,
+			   uint8_t **b)
+{
+	int err = prepare_change(h, dir);
+
+	if (!err)
+		err = find(dir, name, len, c);
+	if (!err)
+		err = block_write(h, &c->pos, b);
+	return err;
+}
+
+int sdx_dir_remove(struct sdx_handle *h, struct sdx_inode *dir,
+		   const char *name, size_t len)
+{
+	struct find_ctx c;
+	struct ext4_dir_entry_2 *de;
+	uint8_t *b;
+	int err = find_for_change(h, dir, name, len, &c, &b);
+
+	if (err)
+		return err;
+	de = (struct ext4_dir_entry_2 *)(b + c.pos.off);
+	if (c.pos.prev != NO_PREV) {
+		struct ext4_dir_entry_2 *prev = (void *)(b + c.pos.prev);
+
+		prev->rec_len += de->rec_len;
+		memset(de, 0, EXT4_DIR_ENTRY_HEADER);
+	} else {
+		de->inode = 0;
+		de->name_len = 0;
+		de->file_type = 0;
+	}
+	block_done(h, dir, c.pos.pblk, b);
+	return 0;
+}
+
+int sdx_dir_retarget(struct sdx_handle *h, struct sdx_inode *dir,
+		     const char *name, size_t len, uint32_t ino,
+		     uint8_t ftype)
+{
+	struct find_ctx c;
+	struct ext4_dir_entry_2 *de;
+	uint8_t *b;
+	int err = find_for_change(h, dir, name, len, &c, &b);
+
+	if (err)
+		return err;
+	de = (struct ext4_dir_entry_2 *)(b + c.pos.off);
+	de->inode = ino;
+	de->file_type = ftype;
+	block_done(h, dir, c.pos.pblk, b);
+	return 0;
+}
+
+int sdx_dir_init(struct sdx_handle *h, struct sdx_inode *dir,
+		 uint32_t parent)
+{
+	uint8_t ftype = sdx_dir_ftype(dir->fs, S_IFDIR);
+	uint64_t pblk;
+	uint8_t *b;
+	int err = grow(h, dir, &pblk);
+
+	if (err)
+		return err;
+	err = sdx_journal_get_write_access(h, pblk, (void **)&b);
+	if (err)
+		return err;
+	put_entry(b, 0, ".", 1, dir->ino, ftype);
+	put_entry(b, 0, "..", 2, parent, ftype);
+	block_done(h, dir, pblk, b);
+	return 0;
+}
+
+static int nonempty_fn(void *arg, const struct dir_pos *pos,
+		       const struct ext4_dir_entry_2 *de)
+{
+	(void)arg;
+	(void)pos;
+	if (de->inode == 0 || (de->name_len == 1 && de->name[0] == '.') ||
+	    (de->name_len == 2 && de->name[0] == '.' && de->name[1] == '.'))
+		return 0;
+	return WALK_STOP;
+}
+
+int sdx_dir_is_empty(struct sdx_inode *dir)
+{
+	int err = walk(dir, nonempty_fn, NULL);
+
+	if (err < 0)
+		return err;
+	return err == WALK_STOP ? 0 : 1;
+}
+
+struct iterate_ctx {
+	sdx_dir_actor actor;
+	void *arg;
+	int ret;
+};
+
+static int iterate_fn(void *arg, const struct dir_pos *pos,
+		      const struct ext4_dir_entry_2 *de)
+{
+	struct iterate_ctx *c = arg;
+
+	(void)pos;
+	if (de->inode == 0)
+		return 0;
+	c->ret = c->actor(c->arg, de->name, de->name_len, de->inode,
+			  de->file_type);
+	return c->ret ? WALK_STOP : 0;
+}
+
+int sdx_dir_iterate(struct sdx_inode *dir, sdx_dir_actor actor, void *arg)
+{
+	struct iterate_ctx c = { .actor = actor, .arg = arg };
+	int err = walk(dir, iterate_fn, &c);
+
+	if (err < 0)
+		return err;
+	return err == WALK_STOP ? c.ret : 0;
+}

@@ -1,0 +1,398 @@
+/*
+ * test_file.c - file data through the public API: reads and writes byte
+ * exact (also as debugfs sees them), no stale data in new blocks, truncate,
+ * every fallocate mode against a model, O_APPEND, access modes, fsync and
+ * fdatasync commit semantics, unlink while open and the orphan list.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "syncdax.h"
+#include "fs/fs.h"
+#include "testutil.h"
+
+#define MIB (1u << 20)
+
+static const char *dev;
+
+static int setup(void **state)
+{
+	(void)state;
+	dev = tu_path("file.img");
+	tu_mkfs(dev, 64 * MIB);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(dev);
+	return 0;
+}
+
+static struct sdx_fs *mount_rw(void)
+{
+	struct sdx_fs *fs = sdx_mount(dev, 0);
+
+	if (!fs)
+		fail_msg("mount %s: %s", dev, sdx_strerror_detail());
+	return fs;
+}
+
+static void fill(uint8_t *buf, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(seed * 131 + i * 7 + i / 4096);
+}
+
+static void write_all(struct sdx_fs *fs, int fd, const void *buf, size_t n,
+		      off_t off)
+{
+	ssize_t r = sdx_pwrite(fs, fd, buf, n, off);
+
+	if (r != (ssize_t)n)
+		fail_msg("pwrite %zu at %lld: %zd (%s)", n, (long long)off, r,
+			 sdx_strerror_detail());
+}
+
+static void expect_content(struct sdx_fs *fs, int fd, const uint8_t *want,
+			   size_t n)
+{
+	uint8_t *got = malloc(n + 1);
+	struct stat st;
+
+	assert_int_equal(sdx_fstat(fs, fd, &st), 0);
+	assert_int_equal(st.st_size, (off_t)n);
+	assert_int_equal(sdx_pread(fs, fd, got, n + 1, 0), (ssize_t)n);
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != want[i])
+			fail_msg("byte %zu: 0x%02x, expected 0x%02x", i, got[i],
+				 want[i]);
+	free(got);
+}
+
+/* debugfs dump of @path compared with @want. */
+static void expect_debugfs(const char *path, const uint8_t *want, size_t n)
+{
+	const char *out = tu_path("file.dump");
+	uint8_t *got = malloc(n + 1);
+	FILE *f;
+
+	unlink(out);
+	assert_int_equal(tu_sh("debugfs -R 'dump %s %s' %s >/dev/null 2>&1",
+			       path, out, dev), 0);
+	f = fopen(out, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(got, 1, n + 1, f), n);
+	fclose(f);
+	unlink(out);
+	assert_memory_equal(got, want, n);
+	free(got);
+}
+
+static void test_large_and_sparse_files_read_back_through_debugfs(
+	void **state)
+{
+	size_t big = 3 * MIB + 123, sparse = 10 * MIB + 77;
+	uint8_t *a = malloc(big), *b = calloc(1, sparse);
+	struct sdx_fs *fs = mount_rw();
+	int fd;
+
+	(void)state;
+	fill(a, big, 1);
+	fd = sdx_open(fs, "/big", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	write_all(fs, fd, a, big, 0);
+	expect_content(fs, fd, a, big);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	fd = sdx_open(fs, "/sparse", O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	fill(b + 5 * MIB + 3, 1000, 2);
+	write_all(fs, fd, b + 5 * MIB + 3, 1000, 5 * MIB + 3);
+	fill(b + sparse - 77, 77, 3);
+	write_all(fs, fd, b + sparse - 77, 77, sparse - 77);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	fd = sdx_open(fs, "/sparse", O_RDONLY, 0);
+	expect_content(fs, fd, b, sparse);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+	expect_debugfs("/big", a, big);
+	expect_debugfs("/sparse", b, sparse);
+	fs = mount_rw();
+	fd = sdx_open(fs, "big", O_RDONLY, 0);
+	expect_content(fs, fd, a, big);
+	assert_int_equal(sdx_unmount(fs), 0);
+	free(a);
+	free(b);
+}
+
+static void test_partial_write_into_new_block_exposes_no_old_bytes(
+	void **state)
+{
+	size_t n = 4 * MIB;
+	uint8_t *junk = malloc(n), got[8192];
+	struct sdx_fs *fs = mount_rw();
+	int fd;
+
+	(void)state;
+	memset(junk, 0xAA, n);
+	fd = sdx_open(fs, "/junk", O_CREAT | O_RDWR, 0644);
+	write_all(fs, fd, junk, n, 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unlink(fs, "/junk"), 0);
+	assert_int_equal(sdx_fsync(fs, sdx_open(fs, "/", O_RDONLY, 0)), 0);
+	fd = sdx_open(fs, "/fresh", O_CREAT | O_RDWR, 0644);
+	write_all(fs, fd, "0123456789", 10, 100);
+	write_all(fs, fd, "xyz", 3, 4096 + 4000);
+	assert_int_equal(sdx_pread(fs, fd, got, sizeof(got), 0), 4096 + 4003);
+	for (size_t i = 0; i < 4096 + 4003; i++)
+		if (got[i] != 0 && !(i >= 100 && i < 110) && i < 8096)
+			fail_msg("byte %zu is 0x%02x, expected 0", i, got[i]);
+	assert_memory_equal(got + 100, "0123456789", 10);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+	free(junk);
+}
+
+static void test_truncate_shrink_zeroes_tail_and_grow_reads_zero(void **state)
+{
+	uint8_t buf[20000], want[20000];
+	struct sdx_fs *fs = mount_rw();
+	struct stat st;
+	int fd;
+
+	(void)state;
+	memset(buf, 0xFF, sizeof(buf));
+	fd = sdx_open(fs, "/t", O_CREAT | O_RDWR, 0644);
+	write_all(fs, fd, buf, 10000, 0);
+	assert_int_equal(sdx_ftruncate(fs, fd, 5000), 0);
+	assert_int_equal(sdx_fstat(fs, fd, &st), 0);
+	assert_int_equal(st.st_size, 5000);
+	assert_int_equal(st.st_blocks, 16);	/* 2 blocks of 4 KiB */
+	assert_int_equal(sdx_ftruncate(fs, fd, 18000), 0);
+	memset(want, 0, sizeof(want));
+	memset(want, 0xFF, 5000);
+	expect_content(fs, fd, want, 18000);
+	assert_int_equal(sdx_ftruncate(fs, fd, 0), 0);
+	assert_int_equal(sdx_fstat(fs, fd, &st), 0);
+	assert_int_equal(st.st_blocks, 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+}
+
+/* One fallocate call on the file and on the model. */
+static void falloc_both(struct sdx_fs *fs, int fd, uint8_t *model,
+			size_t *size, int mode, size_t off, size_t len)
+{
+	int r = sdx_fallocate(fs, fd, mode, (off_t)off, (off_t)len);
+
+	if (r != 0)
+		fail_msg("fallocate 0x%x %zu+%zu: %s", mode, off, len,
+			 sdx_strerror_detail());
+	if (mode & FALLOC_FL_COLLAPSE_RANGE) {
+		memmove(model + off, model + off + len, *size - off - len);
+		*size -= len;
+	} else if (mode & FALLOC_FL_INSERT_RANGE) {
+		memmove(model + off + len, model + off, *size - off);
+		memset(model + off, 0, len);
+		*size += len;
+	} else {
+		if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+			memset(model + off, 0, len);
+		if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > *size)
+			*size = off + len;
+	}
+}
+
+static void test_fallocate_modes_match_model(void **state)
+{
+	size_t cap = 4 * MIB, size = 600000;
+	uint8_t *model = calloc(1, cap);
+	struct sdx_fs *fs = mount_rw();
+	struct stat st;
+	int fd;
+
+	(void)state;
+	fd = sdx_open(fs, "/fa", O_CREAT | O_RDWR, 0644);
+	fill(model, size, 9);
+	write_all(fs, fd, model, size, 0);
+	falloc_both(fs, fd, model, &size, FALLOC_FL_KEEP_SIZE, 500000, 500000);
+	assert_int_equal(sdx_fstat(fs, fd, &st), 0);
+	assert_true(st.st_blocks >= 1000000 / 512);
+	falloc_both(fs, fd, model, &size, 0, 900000, 200000);
+	expect_content(fs, fd, model, size);
+	falloc_both(fs, fd, model, &size,
+		    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1000, 30000);
+	falloc_both(fs, fd, model, &size, FALLOC_FL_ZERO_RANGE, 70001, 9000);
+	falloc_both(fs, fd, model, &size, FALLOC_FL_ZERO_RANGE |
+		    FALLOC_FL_KEEP_SIZE, 1099000, 9000);
+	expect_content(fs, fd, model, size);
+	falloc_both(fs, fd, model, &size, FALLOC_FL_COLLAPSE_RANGE, 8192,
+		    3 * 4096);
+	expect_content(fs, fd, model, size);
+	falloc_both(fs, fd, model, &size, FALLOC_FL_INSERT_RANGE, 4096,
+		    5 * 4096);
+	expect_content(fs, fd, model, size);
+	assert_int_equal(sdx_fallocate(fs, fd, FALLOC_FL_COLLAPSE_RANGE, 100,
+				       4096), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(sdx_fallocate(fs, fd, FALLOC_FL_PUNCH_HOLE, 0, 4096),
+			 -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+	expect_debugfs("/fa", model, size);
+	free(model);
+}
+
+static void test_append_and_access_modes_are_checked(void **state)
+{
+	struct sdx_fs *fs = mount_rw();
+	char buf[16];
+	int fd, ro, wo;
+
+	(void)state;
+	fd = sdx_open(fs, "/ap", O_CREAT | O_WRONLY | O_APPEND, 0644);
+	write_all(fs, fd, "abc", 3, 0);
+	write_all(fs, fd, "def", 3, 0);
+	ro = sdx_open(fs, "/ap", O_RDONLY, 0);
+	assert_int_equal(sdx_pread(fs, ro, buf, sizeof(buf), 0), 6);
+	assert_memory_equal(buf, "abcdef", 6);
+	assert_int_equal(sdx_pread(fs, fd, buf, 1, 0), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(sdx_pwrite(fs, ro, "x", 1, 0), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(sdx_ftruncate(fs, ro, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(sdx_fallocate(fs, ro, 0, 0, 10), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(sdx_open(fs, "/ap", O_ACCMODE, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(sdx_open(fs, "/ap", O_CREAT | O_EXCL | O_RDWR, 0), -1);
+	assert_int_equal(errno, EEXIST);
+	wo = sdx_open(fs, "/ap", O_WRONLY | O_TRUNC, 0);
+	assert_true(wo >= 0);
+	assert_int_equal(sdx_pread(fs, ro, buf, sizeof(buf), 0), 0);
+	assert_int_equal(sdx_close(fs, wo), 0);
+	assert_int_equal(sdx_close(fs, wo), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(sdx_unmount(fs), 0);
+}
+
+static void test_fdatasync_commits_only_when_datasync_dirty(void **state)
+{
+	struct sdx_fs *fs = mount_rw();
+	struct sdx_journal_stats before, after;
+	char block[4096];
+	int fd;
+
+	(void)state;
+	memset(block, 'q', sizeof(block));
+	fd = sdx_open(fs, "/ds", O_CREAT | O_RDWR, 0644);
+	write_all(fs, fd, block, sizeof(block), 0);
+	assert_int_equal(sdx_fsync(fs, fd), 0);
+	sdx_journal_get_stats(fs->journal, &before);
+	write_all(fs, fd, block, 100, 10);	/* data-only overwrite */
+	assert_int_equal(sdx_fdatasync(fs, fd), 0);
+	sdx_journal_get_stats(fs->journal, &after);
+	assert_int_equal(after.commits, before.commits);
+	write_all(fs, fd, block, 100, 4096);	/* new block, new size */
+	assert_int_equal(sdx_fdatasync(fs, fd), 0);
+	sdx_journal_get_stats(fs->journal, &after);
+	assert_true(after.commits > before.commits);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	fd = sdx_open(fs, "/ds", O_RDWR | O_DSYNC, 0);
+	sdx_journal_get_stats(fs->journal, &before);
+	write_all(fs, fd, block, 100, 8192);
+	sdx_journal_get_stats(fs->journal, &after);
+	assert_true(after.commits > before.commits);
+	assert_int_equal(sdx_unmount(fs), 0);
+}
+
+static void test_unlink_while_open_deletes_at_close(void **state)
+{
+	struct sdx_fs *fs = mount_rw();
+	uint64_t free0, free1;
+	char buf[8192];
+	int fd;
+
+	(void)state;
+	free0 = sdx_fs_free_blocks(fs);
+	memset(buf, 'u', sizeof(buf));
+	fd = sdx_open(fs, "/gone", O_CREAT | O_RDWR, 0644);
+	write_all(fs, fd, buf, sizeof(buf), 0);
+	assert_int_equal(sdx_unlink(fs, "/gone"), 0);
+	assert_int_equal(sdx_open(fs, "/gone", O_RDONLY, 0), -1);
+	assert_int_equal(errno, ENOENT);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(sdx_pread(fs, fd, buf, sizeof(buf), 0), 8192);
+	assert_int_equal(buf[8191], 'u');
+	assert_int_equal(sdx_close(fs, fd), 0);
+	free1 = sdx_fs_free_blocks(fs);
+	assert_int_equal(free1, free0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+}
+
+static void test_orphan_of_crashed_process_is_deleted_at_mount(void **state)
+{
+	pid_t pid;
+	int status;
+	struct sdx_fs *fs;
+	struct stat st;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char buf[4096] = { 1 };
+		struct sdx_fs *cfs = sdx_mount(dev, 0);
+		int fd = cfs ? sdx_open(cfs, "/orph", O_CREAT | O_RDWR, 0644) :
+			 -1;
+
+		if (fd < 0 || sdx_pwrite(cfs, fd, buf, 4096, 0) != 4096 ||
+		    sdx_unlink(cfs, "/orph") || sdx_fsync(cfs, fd))
+			_exit(1);
+		_exit(0);	/* "crash": no close, no unmount */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fs = mount_rw();
+	assert_int_equal(sdx_stat(fs, "/orph", &st), -1);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+			test_large_and_sparse_files_read_back_through_debugfs),
+		cmocka_unit_test(
+			test_partial_write_into_new_block_exposes_no_old_bytes),
+		cmocka_unit_test(
+			test_truncate_shrink_zeroes_tail_and_grow_reads_zero),
+		cmocka_unit_test(test_fallocate_modes_match_model),
+		cmocka_unit_test(test_append_and_access_modes_are_checked),
+		cmocka_unit_test(
+			test_fdatasync_commits_only_when_datasync_dirty),
+		cmocka_unit_test(test_unlink_while_open_deletes_at_close),
+		cmocka_unit_test(
+			test_orphan_of_crashed_process_is_deleted_at_mount),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
