@@ -1,0 +1,376 @@
+/*
+ * test_extent.c - extent trees against a model: 10k discontiguous extents
+ * (depth >= 2), random range removal and refill, unwritten conversion with
+ * splits and merges, corrupt nodes refused; e2fsck judges every image.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "syncdax.h"
+#include "fs/fs.h"
+#include "testutil.h"
+
+#define NLBLK 20000u
+
+struct ctx {
+	struct sdx_fs *fs;
+	struct sdx_handle *h;
+	struct sdx_inode *inode;
+	unsigned ops;
+};
+
+static void begin(struct ctx *c, const char *img)
+{
+	assert_int_equal(sdx_fs_open(img, 0, &c->fs), 0);
+	pthread_mutex_lock(&c->fs->lock);
+	assert_int_equal(sdx_fs_start(c->fs, 64, &c->h), 0);
+	c->ops = 0;
+}
+
+/* Every 50 operations, a new handle (transactions stay small). */
+static void tick(struct ctx *c)
+{
+	if (++c->ops % 50)
+		return;
+	assert_int_equal(sdx_journal_stop(c->h), 0);
+	assert_int_equal(sdx_fs_start(c->fs, 64, &c->h), 0);
+}
+
+/* Commit what the handles did so far. */
+static void commit(struct ctx *c)
+{
+	assert_int_equal(sdx_journal_stop(c->h), 0);
+	assert_int_equal(sdx_journal_force_commit(c->fs->journal), 0);
+	assert_int_equal(sdx_fs_start(c->fs, 64, &c->h), 0);
+}
+
+static void end(struct ctx *c)
+{
+	assert_int_equal(sdx_journal_stop(c->h), 0);
+	sdx_iput(c->inode);
+	pthread_mutex_unlock(&c->fs->lock);
+	assert_int_equal(sdx_fs_close(c->fs), 0);
+}
+
+/* A new regular file with one link, as c->inode. */
+static uint32_t new_file(struct ctx *c)
+{
+	struct sdx_inode *root;
+
+	assert_int_equal(sdx_iget(c->fs, EXT4_ROOT_INO, &root), 0);
+	assert_int_equal(sdx_inode_alloc(c->h, root, S_IFREG | 0644,
+					 &c->inode), 0);
+	sdx_iput(root);
+	c->inode->raw.i_links_count = 1;
+	assert_int_equal(sdx_inode_mark_dirty(c->h, c->inode), 0);
+	return c->inode->ino;
+}
+
+static void set_size_and_link(struct ctx *c, const char *img, uint64_t size,
+			      const char *name)
+{
+	uint32_t ino = c->inode->ino;
+
+	sdx_inode_set_size(c->inode, size);
+	assert_int_equal(sdx_inode_mark_dirty(c->h, c->inode), 0);
+	end(c);
+	if (name)
+		assert_int_equal(tu_sh("debugfs -w -R 'ln <%u> /%s' '%s' "
+				       ">/dev/null 2>&1", ino, name, img), 0);
+}
+
+static struct ext4_extent_header *root_header(struct sdx_inode *inode)
+{
+	return (struct ext4_extent_header *)inode->raw.i_block;
+}
+
+/* Map one block and add it to the model. */
+static void map_one(struct ctx *c, uint64_t *model, uint64_t lblk)
+{
+	uint64_t first, got;
+
+	assert_int_equal(sdx_block_alloc(c->h, c->inode, 0, 1, &first, &got),
+			 0);
+	assert_int_equal(sdx_extent_insert(c->h, c->inode, lblk, first, 1,
+					   false), 0);
+	model[lblk] = first;
+	tick(c);
+}
+
+/* Every block of [0, NLBLK] maps as the model says. */
+static void check_model(struct sdx_inode *inode, const uint64_t *model)
+{
+	uint64_t mapped = 0;
+
+	for (uint64_t l = 0; l <= NLBLK; l++) {
+		uint64_t pblk, len, next = l + 1;
+		unsigned flags;
+
+		assert_int_equal(sdx_extent_map(inode, l, &pblk, &len, &flags),
+				 0);
+		if (l == NLBLK) {
+			assert_true(flags & SDX_EXTENT_HOLE);
+			break;
+		}
+		if (model[l]) {
+			mapped++;
+			if (flags || pblk != model[l])
+				fail_msg("block %llu: got %llu flags %u, want "
+					 "%llu", (unsigned long long)l,
+					 (unsigned long long)pblk, flags,
+					 (unsigned long long)model[l]);
+			while (next < NLBLK && model[next] &&
+			       model[next] == model[next - 1] + 1)
+				next++;
+			assert_true(len >= 1 && len <= next - l);
+			continue;
+		}
+		assert_true(flags & SDX_EXTENT_HOLE);
+		while (next < NLBLK && !model[next])
+			next++;
+		if (next < NLBLK)
+			assert_int_equal(len, next - l);
+	}
+	/* i_blocks: data plus tree blocks */
+	assert_true(sdx_inode_blocks512(inode) / 8 >= mapped);
+}
+
+static void test_10k_extents_depth_2_random_remove_matches_model(void **st)
+{
+	const char *img = tu_path("extent-10k.img");
+	uint64_t *model = calloc(NLBLK, sizeof(*model));
+	uint32_t *order = malloc(NLBLK / 2 * sizeof(*order));
+	unsigned seed = 4242;
+	uint64_t free0;
+	uint32_t ino;
+	struct ctx c;
+
+	(void)st;
+	tu_mkfs(img, 128u << 20);
+	begin(&c, img);
+	free0 = sdx_fs_free_blocks(c.fs);
+	ino = new_file(&c);
+	for (uint32_t i = 0; i < NLBLK / 2; i++)
+		order[i] = i;
+	for (uint32_t i = NLBLK / 2 - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)rand_r(&seed) % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (uint32_t i = 0; i < NLBLK / 2; i++)
+		map_one(&c, model, 2 * order[i]);
+	assert_true(root_header(c.inode)->eh_depth >= 2);
+	check_model(c.inode, model);
+	assert_int_equal(free0 - sdx_fs_free_blocks(c.fs),
+			 sdx_inode_blocks512(c.inode) / 8);
+
+	for (int round = 0; round < 300; round++) {
+		uint64_t start = (uint64_t)rand_r(&seed) % NLBLK;
+		uint64_t len = 1 + (uint64_t)rand_r(&seed) % 400;
+
+		if (sdx_extent_remove(c.h, c.inode, start, len))
+			fail_msg("remove %llu+%llu: %s", (unsigned long long)start,
+				 (unsigned long long)len, sdx_strerror_detail());
+		for (uint64_t l = start; l < start + len && l < NLBLK; l++)
+			model[l] = 0;
+		tick(&c);
+		/* refill a few holes */
+		for (int k = 0; k < 3; k++) {
+			uint64_t l = (uint64_t)rand_r(&seed) % NLBLK;
+
+			if (!model[l])
+				map_one(&c, model, l);
+		}
+		if (round % 50 == 0)
+			check_model(c.inode, model);
+	}
+	check_model(c.inode, model);
+	assert_int_equal(free0 - sdx_fs_free_blocks(c.fs),
+			 sdx_inode_blocks512(c.inode) / 8);
+	set_size_and_link(&c, img, (uint64_t)NLBLK * SDX_BLOCK_SIZE, "big");
+	assert_true(tu_fsck_clean(img));
+
+	/* after a remount (journal replayed or checkpointed) still the same */
+	begin(&c, img);
+	assert_int_equal(sdx_iget(c.fs, ino, &c.inode), 0);
+	check_model(c.inode, model);
+	assert_int_equal(sdx_inode_truncate_blocks(c.h, c.inode, 0), 0);
+	assert_int_equal(root_header(c.inode)->eh_depth, 0);
+	assert_int_equal(root_header(c.inode)->eh_entries, 0);
+	assert_int_equal(sdx_inode_blocks512(c.inode), 0);
+	assert_int_equal(sdx_fs_free_blocks(c.fs), free0);
+	set_size_and_link(&c, img, 0, NULL);	/* linked already */
+	assert_true(tu_fsck_clean(img));
+	free(model);
+	free(order);
+	unlink(img);
+}
+
+static void expect_map(struct sdx_inode *inode, uint64_t lblk, uint64_t pblk,
+		       uint64_t len, unsigned flags)
+{
+	uint64_t p, l;
+	unsigned f;
+
+	assert_int_equal(sdx_extent_map(inode, lblk, &p, &l, &f), 0);
+	if (p != pblk || l != len || f != flags)
+		fail_msg("block %llu: got %llu+%llu flags %u, want %llu+%llu "
+			 "flags %u", (unsigned long long)lblk,
+			 (unsigned long long)p, (unsigned long long)l, f,
+			 (unsigned long long)pblk, (unsigned long long)len,
+			 flags);
+}
+
+static void test_unwritten_conversion_splits_and_merges(void **state)
+{
+	const char *img = tu_path("extent-unwritten.img");
+	const unsigned U = SDX_EXTENT_UNWRITTEN;
+	uint64_t p, got, q, n;
+	struct ctx c;
+
+	(void)state;
+	tu_mkfs(img, 32u << 20);
+	begin(&c, img);
+	new_file(&c);
+	assert_int_equal(sdx_block_alloc(c.h, c.inode, 0, 100, &p, &got), 0);
+	assert_int_equal(got, 100);
+	assert_int_equal(sdx_extent_insert(c.h, c.inode, 0, p, 100, true), 0);
+	expect_map(c.inode, 0, p, 100, U);
+
+	assert_int_equal(sdx_extent_mark_written(c.h, c.inode, 10, 10), 0);
+	expect_map(c.inode, 0, p, 10, U);
+	expect_map(c.inode, 10, p + 10, 10, 0);
+	expect_map(c.inode, 20, p + 20, 80, U);
+	assert_int_equal(root_header(c.inode)->eh_entries, 3);
+
+	assert_int_equal(sdx_extent_mark_written(c.h, c.inode, 0, 10), 0);
+	expect_map(c.inode, 0, p, 20, 0);
+	assert_int_equal(root_header(c.inode)->eh_entries, 2);
+
+	/* written ranges and holes in the range are left alone */
+	assert_int_equal(sdx_extent_mark_written(c.h, c.inode, 15, 1000), 0);
+	expect_map(c.inode, 0, p, 100, 0);
+	assert_int_equal(root_header(c.inode)->eh_entries, 1);
+
+	/* removing from the middle splits; a re-insert merges back */
+	commit(&c);
+	assert_int_equal(sdx_extent_remove(c.h, c.inode, 40, 10), 0);
+	expect_map(c.inode, 40, 0, 10, SDX_EXTENT_HOLE);
+	expect_map(c.inode, 50, p + 50, 50, 0);
+	/* freed blocks are reused only once the free is committed */
+	assert_int_equal(sdx_block_alloc(c.h, c.inode, p + 40, 10, &q, &n), 0);
+	assert_true(q < p + 40 || q >= p + 50);
+	assert_int_equal(sdx_block_free(c.h, c.fs, q, n), 0);
+	commit(&c);
+	assert_int_equal(sdx_block_alloc(c.h, c.inode, p + 40, 10, &p, &got),
+			 0);
+	assert_int_equal(got, 10);
+	assert_int_equal(sdx_extent_insert(c.h, c.inode, 40, p, 10, false), 0);
+	expect_map(c.inode, 0, p - 40, 100, 0);
+	assert_int_equal(root_header(c.inode)->eh_entries, 1);
+	assert_int_equal(sdx_extent_insert(c.h, c.inode, 99, p, 1, false),
+			 -EEXIST);
+	set_size_and_link(&c, img, 100 * SDX_BLOCK_SIZE, "u");
+	assert_true(tu_fsck_clean(img));
+	unlink(img);
+}
+
+static void patch(const char *img, uint64_t block, size_t off,
+		  const void *bytes, size_t len)
+{
+	int fd = open(img, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, bytes, len,
+				(off_t)(block * SDX_BLOCK_SIZE + off)),
+			 (ssize_t)len);
+	close(fd);
+}
+
+/* Mount, map block 0 of @ino, expect -EUCLEAN naming the inode and @word. */
+static void expect_corrupt(const char *img, uint32_t ino, const char *word)
+{
+	struct sdx_inode *inode;
+	struct sdx_fs *fs;
+	uint64_t p, l;
+	unsigned f;
+	char name[32];
+	int err;
+
+	assert_int_equal(sdx_fs_open(img, SDX_MOUNT_RDONLY, &fs), 0);
+	pthread_mutex_lock(&fs->lock);
+	assert_int_equal(sdx_iget(fs, ino, &inode), 0);
+	err = sdx_extent_map(inode, 0, &p, &l, &f);
+	snprintf(name, sizeof(name), "inode %u", ino);
+	if (err != -EUCLEAN || !strstr(sdx_strerror_detail(), name) ||
+	    !strstr(sdx_strerror_detail(), word))
+		fail_msg("got %d (%s), want -EUCLEAN naming %s and '%s'", err,
+			 sdx_strerror_detail(), name, word);
+	sdx_iput(inode);
+	pthread_mutex_unlock(&fs->lock);
+	sdx_fs_close(fs);
+}
+
+static void test_corrupt_extent_nodes_refused(void **state)
+{
+	const char *img = tu_path("extent-corrupt.img");
+	const char *copy = tu_path("extent-corrupt-copy.img");
+	struct ext4_extent_header *root;
+	uint64_t model[NLBLK] = { 0 }, leaf;
+	uint32_t ino;
+	struct ctx c;
+	uint16_t v;
+
+	(void)state;
+	tu_mkfs(img, 32u << 20);
+	begin(&c, img);
+	ino = new_file(&c);
+	for (uint64_t l = 0; l < 10; l++)
+		map_one(&c, model, 2 * l);
+	root = root_header(c.inode);
+	assert_int_equal(root->eh_depth, 1);
+	leaf = ((struct ext4_extent_idx *)(root + 1))[0].ei_leaf_lo;
+	set_size_and_link(&c, img, 20 * SDX_BLOCK_SIZE, "c");
+	assert_true(tu_fsck_clean(img));
+	assert_int_equal(tu_sh("cp '%s' '%s'", img, copy), 0);
+
+	v = 0x1234;	/* magic */
+	patch(img, leaf, 0, &v, 2);
+	expect_corrupt(img, ino, "magic");
+	assert_int_equal(tu_sh("cp '%s' '%s'", copy, img), 0);
+	v = 400;	/* eh_entries beyond eh_max */
+	patch(img, leaf, 2, &v, 2);
+	expect_corrupt(img, ino, "entries");
+	assert_int_equal(tu_sh("cp '%s' '%s'", copy, img), 0);
+	v = 3;		/* depth other than the parent implies */
+	patch(img, leaf, 6, &v, 2);
+	expect_corrupt(img, ino, "depth");
+	assert_int_equal(tu_sh("cp '%s' '%s'", copy, img), 0);
+	v = 0xBEEF;	/* an entry changed: the tail checksum no longer fits */
+	patch(img, leaf, 12 + 4, &v, 2);
+	expect_corrupt(img, ino, "checksum");
+	unlink(img);
+	unlink(copy);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+			test_10k_extents_depth_2_random_remove_matches_model),
+		cmocka_unit_test(test_unwritten_conversion_splits_and_merges),
+		cmocka_unit_test(test_corrupt_extent_nodes_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
