@@ -2,7 +2,8 @@
  * extent.c - the extent tree of an inode: lookup, insert (merging with
  * neighbours, splitting nodes, growing the root), removal of ranges
  * (splitting an extent, freeing blocks and emptied nodes, pulling a small
- * tree back into the inode), and unwritten extents.
+ * tree back into the inode), and unwritten extents.  Inodes of ext2/3
+ * (direct and indirect block maps) are mapped too, read-only.
  *
  * The root lives in i_block (a header and 4 entries); deeper nodes are
  * blocks with a header, up to 340 entries and an ext4_extent_tail whose
@@ -547,6 +548,91 @@ static void insert_entries(struct ext4_extent_header *eh, int i,
 	eh->eh_entries = (uint16_t)(eh->eh_entries + count);
 }
 
+/* ---- block maps of ext2/3 inodes (read-only) ---- */
+
+#define ADDR_PER_BLOCK	(SDX_BLOCK_SIZE / 4)
+#define NDIR_BLOCKS	12
+
+/*
+ * The run at @lblk in array @arr of @n block numbers (a direct area or an
+ * indirect block): mapped blocks that follow contiguously, or zeroes.
+ */
+static void blockmap_run(const uint32_t *arr, unsigned n, unsigned idx,
+			 uint64_t *pblk, uint64_t *len, unsigned *flags)
+{
+	unsigned k = idx + 1;
+
+	*pblk = arr[idx];
+	*flags = arr[idx] ? 0 : SDX_EXTENT_HOLE;
+	while (k < n && (arr[idx] ? arr[k] == arr[idx] + (k - idx) :
+			 arr[k] == 0))
+		k++;
+	*len = k - idx;
+}
+
+/* sdx_extent_map for an inode mapped by direct and indirect blocks. */
+static int blockmap_map(struct sdx_inode *inode, uint64_t lblk,
+			uint64_t *pblk, uint64_t *len, unsigned *flags)
+{
+	const uint64_t span[4] = { 1, ADDR_PER_BLOCK,
+				   (uint64_t)ADDR_PER_BLOCK * ADDR_PER_BLOCK,
+				   (uint64_t)ADDR_PER_BLOCK * ADDR_PER_BLOCK *
+				   ADDR_PER_BLOCK };
+	uint64_t off = lblk - NDIR_BLOCKS, block;
+	int level, err;
+
+	if (S_ISLNK(inode->raw.i_mode) && sdx_inode_blocks512(inode) == 0)
+		return sdx_err(-EINVAL, "inode %u is a fast symlink",
+			       inode->ino);
+	if (lblk < NDIR_BLOCKS) {
+		blockmap_run(inode->raw.i_block, NDIR_BLOCKS, (unsigned)lblk,
+			     pblk, len, flags);
+		goto out_check;
+	}
+	for (level = 1; level <= 3 && off >= span[level]; level++)
+		off -= span[level];
+	if (level > 3) {
+		*pblk = 0;
+		*len = 1;
+		*flags = SDX_EXTENT_HOLE;
+		return 0;
+	}
+	block = inode->raw.i_block[NDIR_BLOCKS - 1 + level];
+	for (; level > 0; level--) {
+		const uint32_t *arr;
+		unsigned idx = (unsigned)(off / span[level - 1]);
+
+		if (block == 0) {	/* a hole as large as this subtree */
+			*pblk = 0;
+			*len = span[level] - off;
+			*flags = SDX_EXTENT_HOLE;
+			return 0;
+		}
+		if (!sdx_fs_block_valid(inode->fs, block, 1))
+			return sdx_err(-EUCLEAN, "inode %u: indirect block %llu "
+				       "outside the file system", inode->ino,
+				       (unsigned long long)block);
+		arr = sdx_bread(inode->fs, block, &err);
+		if (!arr)
+			return err;
+		off %= span[level - 1];
+		if (level == 1) {
+			blockmap_run(arr, ADDR_PER_BLOCK, idx, pblk, len,
+				     flags);
+			break;
+		}
+		block = arr[idx];
+	}
+out_check:
+	if (!(*flags & SDX_EXTENT_HOLE) &&
+	    !sdx_fs_block_valid(inode->fs, *pblk, *len))
+		return sdx_err(-EUCLEAN, "inode %u: logical block %llu maps to "
+			       "block %llu outside the file system",
+			       inode->ino, (unsigned long long)lblk,
+			       (unsigned long long)*pblk);
+	return 0;
+}
+
 /* ---- the internal API ---- */
 
 /* Write the inode (i_blocks, root) also after a failure; first error wins. */
@@ -571,6 +657,8 @@ int sdx_extent_map(struct sdx_inode *inode, uint64_t lblk, uint64_t *pblk,
 		*flags = SDX_EXTENT_HOLE;
 		return 0;
 	}
+	if (!(inode->raw.i_flags & EXT4_EXTENTS_FL))
+		return blockmap_map(inode, lblk, pblk, len, flags);
 	err = find_path(inode, lblk, &path);
 	if (err)
 		return err;

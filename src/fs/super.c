@@ -527,6 +527,7 @@ static int check_geometry(struct sdx_fs *fs, const struct ext4_super_block *sb)
 	const uint64_t dev_blocks = fs->dev->size / SDX_BLOCK_SIZE;
 	const bool is_64bit = sb->s_feature_incompat &
 			      EXT4_FEATURE_INCOMPAT_64BIT;
+	uint32_t cluster_ratio = 1;
 	uint64_t groups;
 
 	fs->blocks_count = sb->s_blocks_count_lo |
@@ -541,10 +542,19 @@ static int check_geometry(struct sdx_fs *fs, const struct ext4_super_block *sb)
 			       sb->s_first_data_block);
 	fs->first_data_block = 0;
 	fs->blocks_per_group = sb->s_blocks_per_group;
-	if (fs->blocks_per_group < 8 || fs->blocks_per_group % 8 ||
-	    fs->blocks_per_group > 8 * SDX_BLOCK_SIZE ||
-	    (!(sb->s_feature_ro_compat & EXT4_FEATURE_RO_COMPAT_BIGALLOC) &&
-	     sb->s_clusters_per_group != fs->blocks_per_group))
+	if (sb->s_feature_ro_compat & EXT4_FEATURE_RO_COMPAT_BIGALLOC) {
+		/* read-only: clusters of 2^n blocks, bitmaps never used */
+		if (sb->s_log_cluster_size < sb->s_log_block_size ||
+		    sb->s_log_cluster_size > sb->s_log_block_size + 16)
+			return sdx_err(-EUCLEAN, "superblock: log cluster size "
+				       "%u", sb->s_log_cluster_size);
+		cluster_ratio = 1u << (sb->s_log_cluster_size -
+				       sb->s_log_block_size);
+	}
+	if (sb->s_clusters_per_group < 8 || sb->s_clusters_per_group % 8 ||
+	    sb->s_clusters_per_group > 8 * SDX_BLOCK_SIZE ||
+	    (uint64_t)sb->s_clusters_per_group * cluster_ratio !=
+	    fs->blocks_per_group)
 		return sdx_err(-EUCLEAN, "superblock: %u blocks (%u clusters) "
 			       "per group", fs->blocks_per_group,
 			       sb->s_clusters_per_group);
@@ -674,11 +684,8 @@ static int journal_extents(struct sdx_fs *fs, uint32_t ino,
 		return err;
 	nblocks = (sdx_inode_size(inode) + SDX_BLOCK_SIZE - 1) /
 		  SDX_BLOCK_SIZE;
-	if (!(inode->raw.i_flags & EXT4_EXTENTS_FL) || nblocks < 16 ||
-	    nblocks > fs->blocks_count) {
-		err = sdx_err(-EUCLEAN, "journal inode %u: %s, %llu blocks",
-			      ino, (inode->raw.i_flags & EXT4_EXTENTS_FL) ?
-			      "extent mapped" : "not extent mapped",
+	if (nblocks < 16 || nblocks > fs->blocks_count) {
+		err = sdx_err(-EUCLEAN, "journal inode %u: %llu blocks", ino,
 			      (unsigned long long)nblocks);
 		goto out_put;
 	}

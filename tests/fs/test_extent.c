@@ -18,6 +18,7 @@
 
 #include "syncdax.h"
 #include "fs/fs.h"
+#include "pmem/pmem.h"
 #include "testutil.h"
 
 #define NLBLK 20000u
@@ -364,6 +365,62 @@ static void test_corrupt_extent_nodes_refused(void **state)
 	unlink(copy);
 }
 
+/* ext2/3 block maps (direct, indirect, double indirect) read right. */
+static void test_block_mapped_file_reads_back(void **state)
+{
+	const char *img = tu_path("extent-ext3.img");
+	const char *src = tu_path("extent-ext3.data");
+	uint64_t size = 6u << 20, done = 0;
+	struct sdx_inode *inode;
+	struct sdx_fs *fs;
+	uint8_t *data;
+	uint32_t ino;
+	char *out;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(tu_sh("truncate -s 0 '%s' && truncate -s 64M '%s' && "
+			       "mkfs.ext3 -q -F -b 4096 '%s' && head -c %llu "
+			       "/dev/urandom > '%s' && debugfs -w -R 'write %s "
+			       "f' '%s' >/dev/null 2>&1", img, img, img,
+			       (unsigned long long)size, src, src, img), 0);
+	out = tu_capture("debugfs -R 'stat f' '%s' 2>/dev/null | sed -n "
+			 "'s/^Inode: \\([0-9]*\\).*/\\1/p'", img);
+	ino = (uint32_t)atoi(out);
+	free(out);
+	data = malloc(size);
+	f = fopen(src, "r");
+	assert_non_null(f);
+	assert_int_equal(fread(data, 1, size, f), size);
+	fclose(f);
+
+	assert_int_equal(sdx_fs_open(img, SDX_MOUNT_RDONLY, &fs), 0);
+	pthread_mutex_lock(&fs->lock);
+	assert_int_equal(sdx_iget(fs, ino, &inode), 0);
+	assert_false(inode->raw.i_flags & EXT4_EXTENTS_FL);
+	while (done < size / SDX_BLOCK_SIZE) {
+		uint64_t pblk, len;
+		unsigned flags;
+
+		assert_int_equal(sdx_extent_map(inode, done, &pblk, &len,
+						&flags), 0);
+		assert_int_equal(flags, 0);
+		assert_true(len >= 1 && len <= 1024);
+		if (len > size / SDX_BLOCK_SIZE - done)
+			len = size / SDX_BLOCK_SIZE - done;
+		assert_memory_equal(fs->dev->base + pblk * SDX_BLOCK_SIZE,
+				    data + done * SDX_BLOCK_SIZE,
+				    len * SDX_BLOCK_SIZE);
+		done += len;
+	}
+	sdx_iput(inode);
+	pthread_mutex_unlock(&fs->lock);
+	assert_int_equal(sdx_fs_close(fs), 0);
+	free(data);
+	unlink(src);
+	unlink(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +428,7 @@ int main(void)
 			test_10k_extents_depth_2_random_remove_matches_model),
 		cmocka_unit_test(test_unwritten_conversion_splits_and_merges),
 		cmocka_unit_test(test_corrupt_extent_nodes_refused),
+		cmocka_unit_test(test_block_mapped_file_reads_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -216,6 +216,47 @@ static void test_unmaintained_ro_compat_features_mount_read_only(void **state)
 	}
 }
 
+static void test_other_layouts_mount_read_only(void **state)
+{
+	struct ext4_group_desc gd;
+
+	(void)state;
+	/* bigalloc: clusters of 16 blocks */
+	unlink(scratch_img);
+	assert_int_equal(tu_sh("truncate -s 64M '%s' && mkfs.ext4 -q -F -b 4096 "
+			       "-O bigalloc -C 65536 '%s' 2>/dev/null",
+			       scratch_img, scratch_img), 0);
+	expect_open(scratch_img, 0, -EROFS, "bigalloc");
+	expect_open(scratch_img, SDX_MOUNT_RDONLY, 0, NULL);
+
+	/* uninit_bg: crc16 descriptor checksums, checked */
+	unlink(scratch_img);
+	assert_int_equal(tu_sh("truncate -s 64M '%s' && mkfs.ext4 -q -F -b 4096 "
+			       "-O ^metadata_csum,uninit_bg '%s'", scratch_img,
+			       scratch_img), 0);
+	expect_open(scratch_img, 0, -EROFS, "uninit_bg");
+	expect_open(scratch_img, SDX_MOUNT_RDONLY, 0, NULL);
+	read_at(scratch_img, &gd, sizeof(gd), SDX_BLOCK_SIZE);
+	gd.bg_flags ^= EXT4_BG_INODE_ZEROED;
+	write_at(scratch_img, &gd, sizeof(gd), SDX_BLOCK_SIZE);
+	expect_open(scratch_img, SDX_MOUNT_RDONLY, -EUCLEAN,
+		    "descriptor checksum");
+
+	/* ext3: no extents, block-mapped journal */
+	unlink(scratch_img);
+	assert_int_equal(tu_sh("truncate -s 64M '%s' && mkfs.ext3 -q -F -b 4096 "
+			       "'%s'", scratch_img, scratch_img), 0);
+	expect_open(scratch_img, 0, -EROFS, "extent");
+	expect_open(scratch_img, SDX_MOUNT_RDONLY, 0, NULL);
+
+	/* an external journal device is refused */
+	scratch_with_feature("has_journal");
+	assert_int_equal(tu_sh("debugfs -w -R 'ssv journal_dev 0x801' '%s' "
+			       ">/dev/null 2>&1", scratch_img), 0);
+	expect_open(scratch_img, SDX_MOUNT_RDONLY, -EOPNOTSUPP,
+		    "external journal");
+}
+
 static void test_superblock_magic_and_checksum_checked(void **state)
 {
 	struct ext4_super_block sb;
@@ -376,6 +417,7 @@ int main(void)
 			test_unsupported_incompat_features_refused_by_name),
 		cmocka_unit_test(
 			test_unmaintained_ro_compat_features_mount_read_only),
+		cmocka_unit_test(test_other_layouts_mount_read_only),
 		cmocka_unit_test(test_superblock_magic_and_checksum_checked),
 		cmocka_unit_test(test_superblock_fields_bounds_checked),
 		cmocka_unit_test(test_random_superblock_damage_never_crashes),
