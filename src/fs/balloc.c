@@ -265,6 +265,10 @@ static int find_run(struct sdx_fs *fs, uint32_t group, uint32_t start,
 	for (uint32_t b = start; b < nbits; b++) {
 		uint32_t e = b;
 
+		if (b % 8 == 0 && bitmap[b / 8] == 0xFF) {
+			b += 7;		/* a byte of blocks in use */
+			continue;
+		}
 		if (!is_free(bitmap, committed, b))
 			continue;
 		while (e < nbits && e - b < count && is_free(bitmap, committed,

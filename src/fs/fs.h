@@ -232,16 +232,19 @@ uint32_t sdx_group_blocks(const struct sdx_fs *fs, uint32_t group);
 
 /**
  * sdx_block_alloc - allocate a run of up to @count blocks near @goal
- * @inode: for the fallback goal (its group, then its flex group); may be NULL
+ * @inode: the owner; its group is the goal when @goal is 0 or invalid
  * @goal:  preferred first block (0: none); the run starts there if free
  * @first/@got: the run allocated, 1 <= *got <= @count, contiguous
  *
+ * Search order: from the goal through its group, the rest of its flex
+ * group, every other group, then the goal's group before the goal.
  * Marks the bitmap (initialising a BLOCK_UNINIT group first), updates the
  * descriptor and superblock free counts and checksums.  Never returns a
  * block freed in a transaction that has not committed (journal.h (2)).
  * Does not touch the inode (i_blocks is the extent code's).
  * Context: lock, handle open.
- * Return: 0, -ENOSPC (nothing changed), -EUCLEAN, -EIO.
+ * Return: 0, -ENOSPC (nothing changed), -EUCLEAN, -EIO, -EINVAL (@count 0
+ *         or no @inode).
  */
 int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
 		    uint64_t goal, uint64_t count, uint64_t *first,

@@ -103,6 +103,25 @@ static bool is_zero(const uint8_t *p, size_t len)
 	return true;
 }
 
+/*
+ * Is @ino in the part of its group's table that may hold inodes in use
+ * (not an INODE_UNINIT group, not past bg_itable_unused)?  Tables there
+ * may never have been written.
+ */
+static bool in_used_area(struct sdx_fs *fs, uint32_t ino, int *err)
+{
+	uint32_t group = sdx_inode_group(fs, ino);
+	const struct ext4_group_desc *gd = sdx_group_desc(fs, group, err);
+
+	*err = gd ? 0 : *err;
+	if (!gd || (!fs->has_csum && !fs->has_gdt_csum))
+		return gd != NULL;
+	if (gd->bg_flags & EXT4_BG_INODE_UNINIT)
+		return false;
+	return (ino - 1) % fs->inodes_per_group <
+	       fs->inodes_per_group - sdx_gd_itable_unused(fs, gd);
+}
+
 /* Read and check inode @ino's record into @inode->raw. */
 static int read_inode(struct sdx_fs *fs, struct sdx_inode *inode,
 		      bool want_in_use)
@@ -113,6 +132,9 @@ static int read_inode(struct sdx_fs *fs, struct sdx_inode *inode,
 	size_t off;
 	int err;
 
+	if (want_in_use && !in_used_area(fs, inode->ino, &err))
+		return err ? err : sdx_err(-ENOENT, "inode %u is not in use",
+					   inode->ino);
 	inode_loc(fs, inode->ino, &block, &off);
 	rec = sdx_bread(fs, block, &err);
 	if (!rec)
