@@ -108,6 +108,9 @@ static void map_one(struct ctx *c, uint64_t *model, uint64_t lblk)
 	tick(c);
 }
 
+/* In the model: the block is mapped unwritten. */
+#define UNWRITTEN (1ull << 63)
+
 /* Every block of [0, NLBLK] maps as the model says. */
 static void check_model(struct sdx_inode *inode, const uint64_t *model)
 {
@@ -124,12 +127,17 @@ static void check_model(struct sdx_inode *inode, const uint64_t *model)
 			break;
 		}
 		if (model[l]) {
+			unsigned want = model[l] & UNWRITTEN ?
+					SDX_EXTENT_UNWRITTEN : 0;
+
 			mapped++;
-			if (flags || pblk != model[l])
+			if (flags != want || pblk != (model[l] & ~UNWRITTEN))
 				fail_msg("block %llu: got %llu flags %u, want "
-					 "%llu", (unsigned long long)l,
+					 "%llu flags %u", (unsigned long long)l,
 					 (unsigned long long)pblk, flags,
-					 (unsigned long long)model[l]);
+					 (unsigned long long)(model[l] &
+							      ~UNWRITTEN),
+					 want);
 			while (next < NLBLK && model[next] &&
 			       model[next] == model[next - 1] + 1)
 				next++;
@@ -215,6 +223,64 @@ static void test_10k_extents_depth_2_random_remove_matches_model(void **st)
 	assert_true(tu_fsck_clean(img));
 	free(model);
 	free(order);
+	unlink(img);
+}
+
+/* Random inserts (written or not), conversions and removals vs a model. */
+static void test_random_unwritten_ops_match_model(void **state)
+{
+	const char *img = tu_path("extent-mixed.img");
+	uint64_t *model = calloc(NLBLK, sizeof(*model));
+	unsigned seed = 777;
+	uint64_t free0;
+	struct ctx c;
+
+	(void)state;
+	tu_mkfs(img, 128u << 20);
+	begin(&c, img);
+	free0 = sdx_fs_free_blocks(c.fs);
+	new_file(&c);
+	for (int op = 0; op < 12000; op++) {
+		uint64_t l = (uint64_t)rand_r(&seed) % NLBLK, n, first, got;
+		int kind = rand_r(&seed) % 10;
+
+		if (kind < 6 && !model[l]) {
+			bool is_unwritten = rand_r(&seed) % 2;
+
+			for (n = 1; n < 8 && l + n < NLBLK && !model[l + n]; n++)
+				;
+			assert_int_equal(sdx_block_alloc(c.h, c.inode, 0, n,
+							 &first, &got), 0);
+			assert_int_equal(sdx_extent_insert(c.h, c.inode, l,
+							   first, got,
+							   is_unwritten), 0);
+			for (uint64_t k = 0; k < got; k++)
+				model[l + k] = (first + k) |
+					       (is_unwritten ? UNWRITTEN : 0);
+		} else if (kind < 9) {
+			n = 1 + (uint64_t)rand_r(&seed) % 64;
+			assert_int_equal(sdx_extent_mark_written(c.h, c.inode,
+								 l, n), 0);
+			for (uint64_t k = l; k < l + n && k < NLBLK; k++)
+				model[k] &= ~UNWRITTEN;
+		} else {
+			n = 1 + (uint64_t)rand_r(&seed) % 32;
+			assert_int_equal(sdx_extent_remove(c.h, c.inode, l, n),
+					 0);
+			for (uint64_t k = l; k < l + n && k < NLBLK; k++)
+				model[k] = 0;
+		}
+		tick(&c);
+		if (op % 2000 == 0)
+			check_model(c.inode, model);
+	}
+	check_model(c.inode, model);
+	assert_true(root_header(c.inode)->eh_depth >= 1);
+	assert_int_equal(free0 - sdx_fs_free_blocks(c.fs),
+			 sdx_inode_blocks512(c.inode) / 8);
+	set_size_and_link(&c, img, (uint64_t)NLBLK * SDX_BLOCK_SIZE, "mixed");
+	assert_true(tu_fsck_clean(img));
+	free(model);
 	unlink(img);
 }
 
@@ -427,6 +493,7 @@ int main(void)
 		cmocka_unit_test(
 			test_10k_extents_depth_2_random_remove_matches_model),
 		cmocka_unit_test(test_unwritten_conversion_splits_and_merges),
+		cmocka_unit_test(test_random_unwritten_ops_match_model),
 		cmocka_unit_test(test_corrupt_extent_nodes_refused),
 		cmocka_unit_test(test_block_mapped_file_reads_back),
 	};
