@@ -110,3 +110,37 @@ clean:
 	rm -rf build build-san
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# ---- syncdax mount (tools/cmd_mount.c) speaks FUSE: libfuse3 -------------
+FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS   := $(or $(shell pkg-config --libs fuse3 2>/dev/null),-lfuse3)
+$(B)/tools/cmd_mount.o: CPPFLAGS += $(FUSE_CFLAGS)
+$(CMD): LDFLAGS += -Wl,--push-state,--no-as-needed $(FUSE_LIBS) -Wl,--pop-state
+
+# ---- make fuzz [FUZZ_SECONDS=60]: libFuzzer targets fuzz/fuzz_*.c --------
+# The library and fuzz/util.c again with clang (coverage, ASan+UBSan) in
+# $(B)/fuzz; fuzz/fuzz.sh makes the seed corpora and runs each target.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FZ           := $(B)/fuzz
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -Wall -Wextra -Werror -pthread \
+		-fno-omit-frame-pointer -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined
+FUZZ_OBJ     := $(patsubst %.c,$(FZ)/%.o,$(LIB_SRC) fuzz/util.c)
+FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FZ)/%,$(wildcard fuzz/fuzz_*.c))
+
+$(FZ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+		-MMD -MP -c $< -o $@
+
+$(FZ)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(CPPFLAGS) -Ifuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer \
+		-o $@ $^ -lm
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_TARGETS)
+
+fuzz: $(FUZZ_TARGETS) $(CMD)
+	@FZ=$(FZ) SYNCDAX=$(abspath $(CMD)) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		sh fuzz/fuzz.sh $(FUZZ_TARGETS)

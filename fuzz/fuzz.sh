@@ -1,0 +1,135 @@
+#!/bin/sh
+# fuzz.sh - make the seed corpora and run each libFuzzer target for a
+# bounded time (make fuzz; tests/fuzz/test_fuzz.sh).
+#
+#   FZ=build/fuzz SYNCDAX=build/syncdax FUZZ_SECONDS=60 sh fuzz/fuzz.sh \
+#       build/fuzz/fuzz_mount build/fuzz/fuzz_journal
+#
+# Seeds ($FZ/seeds/<target>, remade each run) -- fuzz_mount: images made
+# with `syncdax mkfs`, one left empty and one filled by debugfs (files,
+# a sparse file, symlinks, a directory e2fsck -D indexes), and the 4 KiB-
+# block images of e2fsprogs' test suite ($FUZZ_IMAGES), each cut after its
+# last non-zero block; fuzz_journal: journals debugfs writes (jbd2 csum v3
+# and without, data blocks, revokes, several transactions).  The corpus
+# libFuzzer grows ($FZ/corpus/<target>) is kept between runs.  Inputs in
+# fuzz/regressions/<target>/ (every finding, once fixed) run first.
+# One TAP line per target; the exit status is 1 if any target found
+# something (its reproducer is in $FZ/artifacts/).
+
+FZ=${FZ:-build/fuzz}
+SYNCDAX=${SYNCDAX:-build/syncdax}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_IMAGES=${FUZZ_IMAGES:-../shared/corpus/e2fsprogs-images}
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}:abort_on_error=0"
+
+tmp=$(mktemp -d /dev/shm/sdxfuzzseed-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
+
+# cut IMAGE OUT: copy IMAGE up to the end of its last non-zero 4 KiB block
+cut_image() {
+	last=$(LC_ALL=C grep -obUaP '[^\x00]' "$1" | tail -n 1 | cut -d: -f1)
+	head -c $(((${last:-0} / 4096 + 1) * 4096)) "$1" >"$2"
+}
+
+# is_4k_ext4 IMAGE: ext4 magic and s_log_block_size 2
+is_4k_ext4() {
+	[ "$(od -An -j 1080 -N 2 -tx2 "$1" | tr -d ' ')" = ef53 ] &&
+		[ "$(od -An -j 1048 -N 4 -tu4 "$1" | tr -d ' ')" = 2 ]
+}
+
+mount_seeds() {
+	out=$FZ/seeds/fuzz_mount
+	rm -rf "$out" && mkdir -p "$out" || return 1
+	$SYNCDAX mkfs --size 8M "$tmp/empty" >/dev/null || return 1
+	cut_image "$tmp/empty" "$out/syncdax-empty"
+	cp "$tmp/empty" "$tmp/full"
+	head -c 20000 /dev/urandom >"$tmp/data"
+	{
+		echo "mkdir /d"
+		echo "write $tmp/data /d/file"
+		echo "write /dev/null /empty"
+		echo "symlink /fast /d/file"
+		echo "symlink /slow /$(printf '%0200d' 0)/long/target/beyond/60"
+		echo "mkdir /big"
+		for i in $(seq 1 150); do
+			echo "write /dev/null /big/entry-with-a-long-name-$i"
+		done
+		echo "mknod /fifo p"
+	} >"$tmp/cmds"
+	debugfs -w -f "$tmp/cmds" "$tmp/full" >/dev/null 2>&1 || return 1
+	e2fsck -fyD "$tmp/full" >/dev/null 2>&1
+	[ $? -le 1 ] || return 1
+	cut_image "$tmp/full" "$out/syncdax-full"
+	for gz in "$FUZZ_IMAGES"/*.image.gz; do
+		[ -e "$gz" ] || continue
+		base=$(basename "$gz" .image.gz)
+		gunzip -c "$gz" >"$tmp/img" 2>/dev/null &&
+			is_4k_ext4 "$tmp/img" &&
+			cut_image "$tmp/img" "$out/e2fsprogs-$base"
+	done
+	return 0
+}
+
+journal_seeds() {
+	out=$FZ/seeds/fuzz_journal
+	rm -rf "$out" && mkdir -p "$out" || return 1
+	head -c 12288 /dev/urandom >"$tmp/data"
+	i=0
+	for cmds in "jo -c|jw -b 300,301,302 $tmp/data|jc" \
+		"jo|jw -b 300 $tmp/data|jc" \
+		"jo -c|jw -b 300,301 $tmp/data|jw -r 301|jw -b 302 $tmp/data|jc" \
+		"jo -c|jw -b 1,2 $tmp/data|jw -r 300|jc" \
+		"jo|jw -b 40,41,42 $tmp/data|jw -b 40 $tmp/data|jw -r 41|jc"; do
+		i=$((i + 1))
+		$SYNCDAX mkfs --size 8M "$tmp/j" >/dev/null || return 1
+		echo "$cmds" | tr '|' '\n' >"$tmp/cmds"
+		debugfs -w -f "$tmp/cmds" "$tmp/j" >/dev/null 2>&1 || return 1
+		debugfs -R "dump <8> $tmp/journal" "$tmp/j" >/dev/null 2>&1 ||
+			return 1
+		head -c 65536 "$tmp/journal" >"$out/debugfs-$i"
+	done
+	return 0
+}
+
+n=0
+status=0
+for target in "$@"; do
+	name=$(basename "$target")
+	n=$((n + 1))
+	if ! ${name#fuzz_}_seeds; then
+		echo "not ok $n - $name: making the seed corpus failed"
+		status=1
+		continue
+	fi
+	corpus=$FZ/corpus/$name
+	mkdir -p "$corpus" "$FZ/artifacts"
+	log=$FZ/$name.log
+	regressions=""
+	[ -d "fuzz/regressions/$name" ] &&
+		regressions=$(ls -d fuzz/regressions/$name/* 2>/dev/null)
+	if [ -n "$regressions" ] &&
+		! "$target" $regressions >"$log" 2>&1; then
+		echo "not ok $n - $name: a regression input fails again"
+		tail -n 40 "$log"
+		status=1
+		continue
+	fi
+	"$target" -max_total_time="$FUZZ_SECONDS" -timeout=30 \
+		-rss_limit_mb=4096 -print_final_stats=1 \
+		-artifact_prefix="$FZ/artifacts/$name-" \
+		"$corpus" "$FZ/seeds/$name" >"$log" 2>&1
+	rc=$?
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+	if [ $rc -eq 0 ]; then
+		echo "ok $n - $name: $FUZZ_SECONDS s, ${runs:-?} inputs, no finding"
+	else
+		echo "not ok $n - $name: a finding after ${runs:-?} inputs" \
+			"(reproducer in $FZ/artifacts/, log $log)"
+		grep -A 30 -m 1 -e 'ERROR: ' -e 'runtime error' -e '==ERROR' \
+			"$log" | head -n 40
+		status=1
+	fi
+done
+echo "1..$n"
+exit $status

@@ -1,0 +1,169 @@
+/*
+ * util.c - the scratch device, the bounded walk and the writes of the
+ * libFuzzer targets (see util.h).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "syncdax.h"
+
+#define MAX_DEPTH	8
+#define MAX_ENTRIES	2048		/* per walk */
+#define READ_CHUNK	65536		/* bytes read at each place of a file */
+#define MAX_DEVICES	4
+
+static char device_paths[MAX_DEVICES][64];
+
+static void remove_devices(void)
+{
+	for (int i = 0; i < MAX_DEVICES; i++)
+		if (device_paths[i][0])
+			unlink(device_paths[i]);
+}
+
+const char *fz_device(const char *name)
+{
+	int i;
+
+	for (i = 0; i < MAX_DEVICES && device_paths[i][0]; i++)
+		;
+	if (i == MAX_DEVICES)
+		abort();
+	if (i == 0)
+		atexit(remove_devices);
+	snprintf(device_paths[i], sizeof(device_paths[i]),
+		 "/dev/shm/sdxfuzz-%d-%s", (int)getpid(), name);
+	return device_paths[i];
+}
+
+void fz_write_device(const char *path, const void *data, size_t size,
+		     uint64_t dev_size)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || pwrite(fd, data, size, 0) != (ssize_t)size ||
+	    ftruncate(fd, (off_t)dev_size) || close(fd)) {
+		perror(path);
+		abort();
+	}
+}
+
+static void read_file(struct sdx_fs *fs, const char *path, off_t size)
+{
+	static char buf[READ_CHUNK];
+	const off_t places[] = { 0, size / 2, size - READ_CHUNK / 4 };
+	unsigned flags;
+	int fd = sdx_open(fs, path, O_RDONLY, 0);
+
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++)
+		if (sdx_pread(fs, fd, buf, sizeof(buf),
+			      places[i] > 0 ? places[i] : 0) < 0)
+			break;
+	sdx_getflags(fs, fd, &flags);
+	sdx_close(fs, fd);
+}
+
+static void walk_dir(struct sdx_fs *fs, char *path, size_t len, int depth,
+		     unsigned *budget, struct fz_found *found);
+
+static void visit(struct sdx_fs *fs, char *path, size_t len, int depth,
+		  unsigned *budget, struct fz_found *found)
+{
+	struct stat st;
+	char target[PATH_MAX];
+
+	if (sdx_lstat(fs, path, &st))
+		return;
+	if (S_ISDIR(st.st_mode)) {
+		if (!found->dir[0])
+			memcpy(found->dir, path, len + 1);
+		if (depth < MAX_DEPTH)
+			walk_dir(fs, path, len, depth + 1, budget, found);
+	} else if (S_ISREG(st.st_mode)) {
+		if (!found->file[0])
+			memcpy(found->file, path, len + 1);
+		read_file(fs, path, st.st_size);
+	} else if (S_ISLNK(st.st_mode)) {
+		sdx_readlink(fs, path, target, sizeof(target));
+		sdx_stat(fs, path, &st);	/* follows it */
+	}
+}
+
+/* @path (@len bytes, "" for the root) names a directory. */
+static void walk_dir(struct sdx_fs *fs, char *path, size_t len, int depth,
+		     unsigned *budget, struct fz_found *found)
+{
+	struct sdx_dir *dir = sdx_opendir(fs, len ? path : "/");
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while (*budget && (de = sdx_readdir(dir))) {
+		int n;
+
+		--*budget;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		n = snprintf(path + len, PATH_MAX - len, "/%s", de->d_name);
+		if (n > 0 && (size_t)n < PATH_MAX - len)
+			visit(fs, path, len + (size_t)n, depth, budget, found);
+		path[len] = '\0';
+	}
+	sdx_closedir(dir);
+}
+
+void fz_walk(struct sdx_fs *fs, struct fz_found *found)
+{
+	char path[PATH_MAX] = "";
+	unsigned budget = MAX_ENTRIES;
+
+	memset(found, 0, sizeof(*found));
+	walk_dir(fs, path, 0, 0, &budget, found);
+}
+
+static void write_new_file(struct sdx_fs *fs)
+{
+	static const char data[8192] = "syncdax fuzz";
+	int fd = sdx_open(fs, "/fuzz-new", O_CREAT | O_RDWR | O_TRUNC, 0644);
+
+	if (fd < 0)
+		return;
+	sdx_pwrite(fs, fd, data, sizeof(data), 0);
+	sdx_pwrite(fs, fd, data, 100, 1 << 20);
+	sdx_fallocate(fs, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      4096);
+	sdx_fsync(fs, fd);
+	sdx_ftruncate(fs, fd, 6000);
+	sdx_close(fs, fd);
+}
+
+void fz_scribble(struct sdx_fs *fs, const struct fz_found *found)
+{
+	int fd;
+
+	write_new_file(fs);
+	sdx_mkdir(fs, "/fuzz-dir", 0755);
+	sdx_rename(fs, "/fuzz-new", "/fuzz-dir/moved");
+	sdx_symlink(fs, "moved", "/fuzz-dir/link");
+	if (found->file[0]) {
+		fd = sdx_open(fs, found->file, O_RDWR, 0);
+		if (fd >= 0) {
+			sdx_pwrite(fs, fd, "scribble", 8, 4000);
+			sdx_ftruncate(fs, fd, 2048);
+			sdx_close(fs, fd);
+		}
+		sdx_unlink(fs, found->file);
+	}
+	if (found->dir[0]) {
+		sdx_rename(fs, found->dir, "/fuzz-renamed");
+		sdx_rmdir(fs, "/fuzz-renamed");
+	}
+}
