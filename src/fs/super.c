@@ -17,10 +17,10 @@
  * After recovery the superblock and descriptors are loaded again through
  * the journal's view, since a replayed transaction may have changed them.
  *
- * Mount states:
- *   clean (s_state VALID, no RECOVER) --rw mount--> mounted (VALID cleared,
- *   RECOVER set if journalled, mount count+1, in a handle)
- *   --sdx_fs_close: journal commits and checkpoints--> clean (written home)
+ * Mount states (the superblock written home directly at both edges):
+ *   clean (s_state VALID, no RECOVER) --rw mount, after recovery--> mounted
+ *   (VALID cleared, RECOVER set if journalled, mount count+1)
+ *   --sdx_fs_close: journal commits and checkpoints--> clean
  * A read-only mount writes nothing.
  */
 #include <errno.h>
@@ -760,42 +760,31 @@ static int open_journal(struct sdx_fs *fs, bool want_rdonly)
 	return err;
 }
 
-/* rw mount: count it, stamp it, mark the file system in use. */
-static int mark_mounted(struct sdx_fs *fs)
-{
-	struct ext4_super_block *sb;
-	struct sdx_handle *h;
-	int err, err2;
-
-	err = sdx_fs_start(fs, 1, &h);
-	if (err)
-		return err;
-	err = sdx_super_get_write(h, fs, &sb);
-	if (!err) {
-		sb->s_mnt_count++;
-		sb->s_mtime = (uint32_t)time(NULL);
-		sb->s_state &= (uint16_t)~EXT4_VALID_FS;
-		if (fs->feature_compat & EXT4_FEATURE_COMPAT_HAS_JOURNAL)
-			sb->s_feature_incompat |= EXT4_FEATURE_INCOMPAT_RECOVER;
-		sdx_super_dirty(h, fs);
-	}
-	err2 = sdx_journal_stop(h);
-	if (!err)
-		err = err2;
-	if (!err)
-		err = sdx_journal_force_commit(fs->journal);
-	return err;
-}
-
-/* After the journal is closed (empty): the clean state, written home. */
-static void mark_clean(struct sdx_fs *fs)
+/*
+ * The superblock's mount state, written home directly as the kernel does
+ * (ext4_commit_super): at a read-write mount, right after recovery left the
+ * log empty, "in use, needs recovery" (Linux replays a journal only with
+ * that flag); at unmount, after the journal is checkpointed and closed,
+ * "clean".  The log holds no copy of block 0 at either moment.
+ */
+static void write_mount_state(struct sdx_fs *fs, bool is_mounting)
 {
 	struct ext4_super_block *sb = (void *)(fs->dev->base +
 					       EXT4_SUPERBLOCK_OFFSET);
+	const uint32_t now = (uint32_t)time(NULL);
 
-	sb->s_state |= EXT4_VALID_FS;
-	sb->s_feature_incompat &= ~(uint32_t)EXT4_FEATURE_INCOMPAT_RECOVER;
-	sb->s_wtime = (uint32_t)time(NULL);
+	if (is_mounting) {
+		sb->s_mnt_count++;
+		sb->s_mtime = now;
+		sb->s_state &= (uint16_t)~EXT4_VALID_FS;
+		if (fs->feature_compat & EXT4_FEATURE_COMPAT_HAS_JOURNAL)
+			sb->s_feature_incompat |= EXT4_FEATURE_INCOMPAT_RECOVER;
+	} else {
+		sb->s_state |= EXT4_VALID_FS;
+		sb->s_feature_incompat &=
+			~(uint32_t)EXT4_FEATURE_INCOMPAT_RECOVER;
+	}
+	sb->s_wtime = now;
 	if (fs->has_csum)
 		sb->s_checksum = super_csum(sb);
 	sdx_dev_persist(fs->dev, sb, sizeof(*sb));
@@ -864,7 +853,7 @@ int sdx_fs_open(const char *device, unsigned flags, struct sdx_fs **out)
 	if (!err)
 		err = load_groups(fs);
 	if (!err && !want_rdonly)
-		err = mark_mounted(fs);
+		write_mount_state(fs, true);
 	pthread_mutex_unlock(&fs->lock);
 	if (err)
 		goto out_journal;
@@ -886,7 +875,7 @@ int sdx_fs_close(struct sdx_fs *fs)
 		return 0;
 	err = sdx_journal_close(fs->journal);
 	if (!err && !fs->is_rdonly)
-		mark_clean(fs);
+		write_mount_state(fs, false);
 	free_fs(fs);
 	return err;
 }
