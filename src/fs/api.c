@@ -101,6 +101,7 @@ struct sdx_fs *sdx_mount(const char *device, unsigned flags)
 		goto out_close;
 	}
 	fs->evict = sdx_orphan_evict;
+	sdx_dir_forget(fs);
 	pthread_mutex_lock(&fs->lock);
 	err = sdx_orphan_process(fs);
 	pthread_mutex_unlock(&fs->lock);
@@ -108,6 +109,7 @@ struct sdx_fs *sdx_mount(const char *device, unsigned flags)
 		goto out_close;
 	return fs;
 out_close:
+	sdx_dir_forget(fs);
 	free(fs->fds);
 	fs->fds = NULL;
 	sdx_fs_close(fs);
@@ -132,6 +134,7 @@ int sdx_unmount(struct sdx_fs *fs)
 	free(fs->fds);
 	fs->fds = NULL;
 	pthread_mutex_unlock(&fs->lock);
+	sdx_dir_forget(fs);
 	return (int)sdx_errno_ret(sdx_fs_close(fs));
 }
 

@@ -32,6 +32,7 @@
  *   (3) A block is changed only through the caller's handle.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,9 +159,62 @@ static enum block_kind block_kind(const struct sdx_inode *dir, uint64_t lblk,
 	return BLOCK_LEAF;
 }
 
+/*
+ * Leaf blocks whose checksum was verified, so that a walk of a large
+ * directory does not recompute every block's crc32c on every lookup (the
+ * kernel keeps a "verified" bit per buffer).  Direct-mapped by block
+ * number; an entry is trusted only while the block's stored checksum is
+ * still the one verified, so a change made through a handle (which sets a
+ * new checksum) is verified again.  Entries of a file system are dropped
+ * at mount and unmount (sdx_dir_forget).
+ */
+#define VERIFIED_SLOTS 4096
+
+static struct verified {
+	const struct sdx_fs *fs;
+	uint64_t pblk;
+	uint32_t csum;
+} verified[VERIFIED_SLOTS];
+static pthread_mutex_t verified_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct verified *verified_slot(uint64_t pblk)
+{
+	return &verified[(pblk * 0x9E3779B97F4A7C15ull >> 52) %
+			 VERIFIED_SLOTS];
+}
+
+static bool is_verified(const struct sdx_fs *fs, uint64_t pblk, uint32_t csum)
+{
+	struct verified *v = verified_slot(pblk);
+	bool hit;
+
+	pthread_mutex_lock(&verified_lock);
+	hit = v->fs == fs && v->pblk == pblk && v->csum == csum;
+	pthread_mutex_unlock(&verified_lock);
+	return hit;
+}
+
+static void set_verified(const struct sdx_fs *fs, uint64_t pblk, uint32_t csum)
+{
+	struct verified *v = verified_slot(pblk);
+
+	pthread_mutex_lock(&verified_lock);
+	*v = (struct verified){ .fs = fs, .pblk = pblk, .csum = csum };
+	pthread_mutex_unlock(&verified_lock);
+}
+
+void sdx_dir_forget(const struct sdx_fs *fs)
+{
+	pthread_mutex_lock(&verified_lock);
+	for (size_t i = 0; i < VERIFIED_SLOTS; i++)
+		if (verified[i].fs == fs)
+			verified[i].fs = NULL;
+	pthread_mutex_unlock(&verified_lock);
+}
+
 /* Check a leaf's tail and checksum; *end is where its records stop. */
-static int check_leaf(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
-		      size_t *end)
+static int check_leaf(struct sdx_inode *dir, uint64_t lblk, uint64_t pblk,
+		      const uint8_t *b, size_t *end)
 {
 	const struct ext4_dir_entry_tail *t;
 	uint32_t want;
@@ -174,13 +228,16 @@ static int check_leaf(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
 		return sdx_err(-EUCLEAN, "directory inode %u block %llu: no "
 			       "checksum tail", dir->ino,
 			       (unsigned long long)lblk);
+	*end = SDX_BLOCK_SIZE - TAIL_SIZE;
+	if (is_verified(dir->fs, pblk, t->det_checksum))
+		return 0;
 	want = sdx_crc32c(dir->csum_seed, b, SDX_BLOCK_SIZE - TAIL_SIZE);
 	if (t->det_checksum != want)
 		return sdx_err(-EUCLEAN, "directory inode %u block %llu: "
 			       "checksum 0x%08x, expected 0x%08x", dir->ino,
 			       (unsigned long long)lblk, t->det_checksum,
 			       want);
-	*end = SDX_BLOCK_SIZE - TAIL_SIZE;
+	set_verified(dir->fs, pblk, want);
 	return 0;
 }
 
@@ -192,6 +249,7 @@ static int check_dx(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
 	size_t count_off = DX_NODE_COUNT;
 	const struct dx_countlimit *cl;
 	const struct dx_tail *t;
+	const uint32_t zero = 0;
 	size_t tail_off;
 	uint32_t want;
 
@@ -223,6 +281,7 @@ static int check_dx(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
 	want = sdx_crc32c(dir->csum_seed, b,
 			  count_off + cl->count * sizeof(struct dx_entry));
 	want = sdx_crc32c(want, &t->dt_reserved, sizeof(t->dt_reserved));
+	want = sdx_crc32c(want, &zero, sizeof(zero));	/* dt_checksum as 0 */
 	if (t->dt_checksum != want)
 		return sdx_err(-EUCLEAN, "directory inode %u block %llu: htree "
 			       "checksum 0x%08x, expected 0x%08x", dir->ino,
@@ -260,10 +319,12 @@ static int check_entry(struct sdx_inode *dir, uint64_t lblk,
 }
 
 /*
- * Call @fn for every record of every block of @dir (checked first).
+ * Call @fn for every record of blocks [@first, @last) of @dir (each block
+ * checked first; @last is clamped to the directory's size).
  * Return: 0 at the end, WALK_STOP when @fn stopped it, or -errno.
  */
-static int walk(struct sdx_inode *dir, entry_fn fn, void *arg)
+static int walk_range(struct sdx_inode *dir, uint64_t first, uint64_t last,
+		      entry_fn fn, void *arg)
 {
 	struct sdx_fs *fs = dir->fs;
 	struct dir_pos pos;
@@ -272,7 +333,9 @@ static int walk(struct sdx_inode *dir, entry_fn fn, void *arg)
 
 	if (err)
 		return err;
-	for (pos.lblk = 0; pos.lblk < nblocks; pos.lblk++) {
+	if (last > nblocks)
+		last = nblocks;
+	for (pos.lblk = first; pos.lblk < last; pos.lblk++) {
 		const uint8_t *b;
 		size_t end = SDX_BLOCK_SIZE;
 
@@ -284,7 +347,7 @@ static int walk(struct sdx_inode *dir, entry_fn fn, void *arg)
 			return err;
 		pos.kind = block_kind(dir, pos.lblk, b);
 		if (pos.kind == BLOCK_LEAF)
-			err = check_leaf(dir, pos.lblk, b, &end);
+			err = check_leaf(dir, pos.lblk, pos.pblk, b, &end);
 		else
 			err = check_dx(dir, pos.lblk, b, pos.kind);
 		if (err)
@@ -305,6 +368,12 @@ static int walk(struct sdx_inode *dir, entry_fn fn, void *arg)
 		}
 	}
 	return 0;
+}
+
+/* walk_range over the whole directory. */
+static int walk(struct sdx_inode *dir, entry_fn fn, void *arg)
+{
+	return walk_range(dir, 0, UINT64_MAX, fn, arg);
 }
 
 /* ---- finding a name ---- */
@@ -506,6 +575,7 @@ int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
 		size_t len, uint32_t ino, uint8_t ftype)
 {
 	struct space_ctx c = { .need = EXT4_DIR_REC_LEN(len) };
+	uint64_t nblocks = 0;
 	uint8_t *b;
 	int err;
 
@@ -513,7 +583,12 @@ int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
 		return sdx_err(-ENAMETOOLONG, "name of %zu bytes", len);
 	err = prepare_change(h, dir);
 	if (!err)
-		err = walk(dir, space_fn, &c);
+		err = dir_blocks(dir, &nblocks);
+	/* the last block first: where a growing directory has room */
+	if (!err && nblocks > 0)
+		err = walk_range(dir, nblocks - 1, nblocks, space_fn, &c);
+	if (!err)
+		err = walk_range(dir, 0, nblocks - 1, space_fn, &c);
 	if (err < 0)
 		return err;
 	if (err != WALK_STOP) {

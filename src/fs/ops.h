@@ -60,6 +60,9 @@ int sdx_dir_init(struct sdx_handle *h, struct sdx_inode *dir,
 /* 1 if @dir holds only "." and "..", 0 if not, or -EUCLEAN.  Lock. */
 int sdx_dir_is_empty(struct sdx_inode *dir);
 
+/* Forget what dir.c verified of @fs's blocks (mount, unmount). */
+void sdx_dir_forget(const struct sdx_fs *fs);
+
 /* Called for each live entry; a non-zero return stops the walk with it. */
 typedef int (*sdx_dir_actor)(void *arg, const char *name, size_t len,
 			     uint32_t ino, uint8_t ftype);
