@@ -1,0 +1,94 @@
+/*
+ * dax_int.h - what the files of src/dax share: the mapping object, page
+ * states, the install primitive, statistics and tunables.
+ *
+ * Page states of a mapping (one byte per page, under state_lock):
+ *
+ *   NONE  reservation, PROT_NONE anonymous: the next access faults
+ *   ZERO  anonymous PROT_READ (the kernel's zero page): a hole, read
+ *   RO    the device block, MAP_SHARED PROT_READ
+ *   RW    the device block, MAP_SHARED writable; in a non-synchronous
+ *         mapping RW means dirty (msync flushes it and makes it RO)
+ *   COW   a private copy (MAP_PRIVATE written), anonymous, writable
+ *   GONE  unmapped by sdx_munmap: the address is no longer ours
+ *
+ *   NONE --read--> ZERO | RO        NONE|ZERO|RO --write--> RW | COW
+ *   RW --msync (non-sync)--> RO     ZERO|RO|RW --invalidate--> NONE
+ *   any --munmap--> GONE
+ */
+#ifndef SDX_DAX_INT_H
+#define SDX_DAX_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dax/dax.h"
+#include "pmem/pmem.h"
+
+enum dax_page_state { PS_NONE, PS_ZERO, PS_RO, PS_RW, PS_COW, PS_GONE };
+
+struct dax_mapping {
+	uint8_t *base;			/* page aligned */
+	uint64_t npages;
+	uint64_t pgoff;			/* file page of base */
+	int prot;
+	bool is_shared;
+	bool is_map_sync;		/* MAP_SHARED_VALIDATE|MAP_SYNC */
+	struct sdx_dax_file file;
+	pthread_rwlock_t life;		/* faults shared, teardown exclusive */
+	pthread_mutex_t state_lock;
+	uint8_t *state;			/* enum dax_page_state per page */
+	uint64_t live;			/* pages not GONE (registry lock) */
+	struct dax_mapping *host_next;	/* mappings of the same host */
+};
+
+static inline uint8_t page_state(const struct dax_mapping *m, uint64_t pg)
+{
+	return __atomic_load_n(&m->state[pg], __ATOMIC_RELAXED);
+}
+
+/* What sdx_dax_fault() made of an access. */
+enum dax_fault_result { DAX_FAULT_DONE, DAX_FAULT_SIGBUS, DAX_FAULT_FOREIGN };
+
+/* ---- mapping.c ---- */
+
+/* The mapping holding @addr (page not GONE), its life lock held shared. */
+struct dax_mapping *sdx_dax_lookup(const void *addr, uint64_t *pg);
+void sdx_dax_unlock(struct dax_mapping *m);
+/*
+ * sdx_dax_install - put pages [@pg, @pg+@n) of @m into @st (NONE, ZERO, RO
+ * or RW; device states map device offset @dev_off), skipping pages whose
+ * state is not in @from (a bit per state).  Context: state_lock held.
+ * Return: pages installed, or -errno (the pages then fall back to NONE).
+ */
+long sdx_dax_install(struct dax_mapping *m, uint64_t pg, uint64_t n,
+		     enum dax_page_state st, uint64_t dev_off, unsigned from);
+#define PS_BIT(s) (1u << (s))
+/* Make page @pg a private writable copy of @src (zeroes if NULL), unless
+ * it is COW or GONE already.  state_lock held.  Return: 1, 0 or -errno. */
+int sdx_dax_install_copy(struct dax_mapping *m, uint64_t pg, const void *src);
+/* Kernel mappings (VMAs) inside syncdax mappings now. */
+long sdx_dax_kernel_mappings(void);
+/* Is the synchronous-fault guarantee on for @m (MAP_SYNC or FS_SYNC_FL)? */
+bool sdx_dax_is_sync(const struct dax_mapping *m);
+/* Stay under vm.max_map_count: may drop @m's pages back to NONE. */
+int sdx_dax_check_budget(struct dax_mapping *m);
+
+/* ---- fault.c ---- */
+
+/* Tunables once; the fault handler unless it is in place. */
+void sdx_dax_init(void);
+/*
+ * sdx_dax_fault - resolve an access to page @pg of @m (the fault path)
+ * Context: @m's life lock held shared; no other syncdax lock.
+ */
+enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
+				    bool is_write);
+
+extern struct sdx_dax_stats sdx_dax_stat;
+extern struct sdx_dax_config sdx_dax_cfg;
+#define DAX_COUNT(field, n) \
+	__atomic_fetch_add(&sdx_dax_stat.field, (n), __ATOMIC_RELAXED)
+
+#endif /* SDX_DAX_INT_H */
