@@ -315,7 +315,7 @@ static int create(struct sdx_fs *fs, struct sdx_nameidata *nd, mode_t mode,
 				  sdx_dir_ftype(fs, mode));
 	if (err) {
 		inode->raw.i_links_count = 0;
-		sdx_inode_free(h, inode);
+		sdx_inode_delete(h, inode);
 		goto out_stop;
 	}
 	if (S_ISDIR(mode))
@@ -937,14 +937,14 @@ static int do_rename(struct sdx_fs *fs, struct sdx_nameidata *from,
 	}
 	if (!err && dst && dst->ino == src->ino)
 		goto out_put;		/* the same file: nothing to do */
-	if (!err && dst)
-		err = check_replace(src, dst);
 	if (!err && is_dir(src)) {
 		int r = is_ancestor(fs, src->ino, to->dir);
 
 		err = r < 0 ? r : r ? sdx_err(-EINVAL, "cannot move a "
 					       "directory into itself") : 0;
 	}
+	if (!err && dst)
+		err = check_replace(src, dst);
 	if (!err)
 		err = rename_entries(fs, from, to, src, dst);
 out_put:

@@ -729,3 +729,16 @@ int sdx_dir_iterate(struct sdx_inode *dir, sdx_dir_actor actor, void *arg)
 		return err;
 	return err == WALK_STOP ? c.ret : 0;
 }
+
+int sdx_dir_revoke(struct sdx_handle *h, struct sdx_inode *dir)
+{
+	uint64_t nblocks = 0, lblk, pblk;
+	int err = dir_blocks(dir, &nblocks);
+
+	for (lblk = 0; !err && lblk < nblocks; lblk++) {
+		err = dir_pblk(dir, lblk, &pblk);
+		if (!err)
+			err = sdx_journal_revoke(h, pblk);
+	}
+	return err;
+}

@@ -60,6 +60,13 @@ int sdx_dir_init(struct sdx_handle *h, struct sdx_inode *dir,
 /* 1 if @dir holds only "." and "..", 0 if not, or -EUCLEAN.  Lock. */
 int sdx_dir_is_empty(struct sdx_inode *dir);
 
+/*
+ * Revoke every block of @dir before it is deleted: directory blocks are
+ * journaled metadata, and a freed block must leave the journal before it
+ * can hold another file's data.  Context: lock, handle open.
+ */
+int sdx_dir_revoke(struct sdx_handle *h, struct sdx_inode *dir);
+
 /* Forget what dir.c verified of @fs's blocks (mount, unmount). */
 void sdx_dir_forget(const struct sdx_fs *fs);
 
@@ -149,7 +156,12 @@ int sdx_orphan_process(struct sdx_fs *fs);
  */
 void sdx_inode_release(struct sdx_inode *inode);
 
-/* fs->evict: take an inode deleted by sdx_iput off the orphan list. */
+/* fs->evict: take an inode deleted by sdx_iput off the orphan list (and
+ * revoke a directory's blocks). */
 int sdx_orphan_evict(struct sdx_handle *h, struct sdx_inode *inode);
+
+/* Delete @inode (no links): revoke a directory's blocks, then
+ * sdx_inode_free.  Context: lock, handle open. */
+int sdx_inode_delete(struct sdx_handle *h, struct sdx_inode *inode);
 
 #endif /* SDX_OPS_H */

@@ -23,6 +23,7 @@
  *       is -EUCLEAN, never a loop.
  */
 #include <errno.h>
+#include <sys/stat.h>
 
 #include "fs/ops.h"
 #include "lib/err.h"
@@ -117,7 +118,16 @@ int sdx_orphan_del(struct sdx_handle *h, struct sdx_inode *inode)
 
 int sdx_orphan_evict(struct sdx_handle *h, struct sdx_inode *inode)
 {
-	return sdx_orphan_del(h, inode);
+	int err = S_ISDIR(inode->raw.i_mode) ? sdx_dir_revoke(h, inode) : 0;
+
+	return err ? err : sdx_orphan_del(h, inode);
+}
+
+int sdx_inode_delete(struct sdx_handle *h, struct sdx_inode *inode)
+{
+	int err = S_ISDIR(inode->raw.i_mode) ? sdx_dir_revoke(h, inode) : 0;
+
+	return err ? err : sdx_inode_free(h, inode);
 }
 
 /* Delete (no links) or truncate an orphan, and take it off the list. */
@@ -130,7 +140,7 @@ static int finish_orphan(struct sdx_fs *fs, struct sdx_inode *inode)
 		return err;
 	err = sdx_orphan_del(h, inode);
 	if (!err && inode->raw.i_links_count == 0)
-		err = sdx_inode_free(h, inode);
+		err = sdx_inode_delete(h, inode);
 	else if (!err)
 		err = sdx_inode_truncate_blocks(h, inode,
 						sdx_inode_size(inode));
