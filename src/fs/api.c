@@ -173,6 +173,15 @@ static int fd_install(struct sdx_fs *fs, struct sdx_inode *inode, int flags)
 	}
 	t->files[fd].inode = inode;
 	t->files[fd].flags = flags;
+	if (inode->refcount == 1 && !fs->is_rdonly) {
+		/*
+		 * Just read from its table block: the tids of changes made
+		 * before it left the cache are gone, so assume the running
+		 * transaction holds some (as ext4_iget does).
+		 */
+		inode->sync_tid = sdx_journal_running_tid(fs->journal);
+		inode->datasync_tid = inode->sync_tid;
+	}
 	inode->open_count++;
 	return fd;
 }
