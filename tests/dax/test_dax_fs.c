@@ -574,6 +574,69 @@ static void test_punch_and_truncate_under_live_mapping(void **state)
 	free(buf);
 }
 
+/* ---- online defrag ---- */
+
+/* Extents of @path in the image, as debugfs counts them. */
+static int extent_count(const char *path)
+{
+	char *out = tu_capture("debugfs -R 'ex %s' '%s' 2>/dev/null | "
+			       "grep -c '^ *[0-9]/'", path, dev);
+	int n = atoi(out);
+
+	free(out);
+	return n;
+}
+
+static void test_defrag_under_live_mapping_keeps_contents(void **state)
+{
+	enum { PAGES = 256 };
+	uint8_t *want = malloc(PAGES * PS), *got = malloc(PAGES * PS), *p;
+	struct watcher w;
+	struct sdx_fs *fs;
+	pthread_t t;
+	int fa, fb;
+
+	(void)state;
+	tu_mkfs(dev, 64 * MIB);
+	fs = mount_rw(dev);
+	fa = open_file(fs, "/a", 0);
+	fb = open_file(fs, "/b", 0);
+	for (size_t i = 0; i < PAGES * PS; i++)
+		want[i] = (uint8_t)(i * 31 + i / PS);
+	for (unsigned i = 0; i < PAGES; i++) {	/* interleaved: fragmented */
+		assert_int_equal(sdx_pwrite(fs, fa, want + i * PS, PS,
+					    (off_t)i * PS), PS);
+		assert_int_equal(sdx_pwrite(fs, fb, want, PS, (off_t)i * PS),
+				 PS);
+	}
+	assert_int_equal(sdx_fsync(fs, fa), 0);
+	p = map_file(fs, fa, PAGES * PS, MAP_SHARED_VALIDATE | MAP_SYNC);
+	assert_memory_equal(p, want, PAGES * PS);
+	w = (struct watcher){ p + 77 * PS + 3, want[77 * PS + 3],
+			      want[77 * PS + 3], 0, 0, 0 };
+	assert_int_equal(pthread_create(&t, NULL, watch, &w), 0);
+	while (__atomic_load_n(&w.reads, __ATOMIC_RELAXED) == 0)
+		sched_yield();
+	if (sdx_defrag(fs, fa))
+		fail_msg("defrag: %s", sdx_strerror_detail());
+	__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	assert_int_equal(w.wrong, 0);
+	assert_memory_equal(p, want, PAGES * PS);	/* same addresses */
+	p[5 * PS] = 0x42;				/* the new blocks */
+	want[5 * PS] = 0x42;
+	assert_int_equal(sdx_pread(fs, fa, got, PAGES * PS, 0), PAGES * PS);
+	assert_memory_equal(got, want, PAGES * PS);
+	assert_int_equal(sdx_munmap(p, PAGES * PS), 0);
+	assert_int_equal(sdx_close(fs, fa), 0);
+	assert_int_equal(sdx_close(fs, fb), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_int_equal(extent_count("/a"), 1);
+	assert_true(tu_fsck_clean(dev));
+	free(want);
+	free(got);
+}
+
 /* ---- mappings as buffers of read/write ---- */
 
 static void test_mapping_as_io_buffer_does_not_deadlock(void **state)
@@ -666,6 +729,8 @@ int main(void)
 			test_persisted_record_survives_every_crash_point),
 		cmocka_unit_test(test_faulted_blocks_never_show_deleted_data),
 		cmocka_unit_test(test_punch_and_truncate_under_live_mapping),
+		cmocka_unit_test(
+			test_defrag_under_live_mapping_keeps_contents),
 		cmocka_unit_test(test_mapping_as_io_buffer_does_not_deadlock),
 		cmocka_unit_test(test_mmap_refuses_bad_descriptors),
 	};
