@@ -190,8 +190,9 @@ static int run_tmpfs(const char *path, bool is_prealloc)
 int main(void)
 {
 	char dev[64], shm[64];
-	struct sdx_dax_config off = { 1, 0, false }, on = { 16, 2u << 20,
-							   true };
+	struct sdx_dax_config off = { .fault_around = 1 };
+	struct sdx_dax_config on = { .fault_around = 16, .syncahead = 2u << 20,
+				     .huge = true };
 	struct sdx_fs *fs;
 	int err = 0;
 

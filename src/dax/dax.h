@@ -93,13 +93,18 @@ void sdx_dax_invalidate(void **slot, uint64_t pgoff, uint64_t npages);
 void sdx_dax_writeback(void **slot);
 
 /* Tunables (also from the environment: SDX_FAULT_AROUND pages,
- * SDX_SYNCAHEAD bytes, SDX_DAX_HUGE=0/1, read at the first mapping). */
+ * SDX_SYNCAHEAD bytes, SDX_DAX_HUGE=0/1, SDX_MAX_MAPPINGS, read at the
+ * first mapping). */
 struct sdx_dax_config {
 	unsigned fault_around;		/* pages per fault, power of two,
 					   1..512 (1: off); default 16 */
 	uint64_t syncahead;		/* bytes, power of two multiple of
 					   4 KiB or 0 (off); default 2 MiB */
 	bool huge;			/* map 2 MiB at once where aligned */
+	unsigned long max_mappings;	/* kernel mappings (VMAs) syncdax
+					   mappings may use before they are
+					   dropped to refault; 0: 7/8 of
+					   vm.max_map_count */
 };
 void sdx_dax_get_config(struct sdx_dax_config *cfg);
 /* Return: 0, or -EINVAL for a value out of range. */

@@ -72,8 +72,15 @@ int sdx_dax_install_copy(struct dax_mapping *m, uint64_t pg, const void *src);
 long sdx_dax_kernel_mappings(void);
 /* Is the synchronous-fault guarantee on for @m (MAP_SYNC or FS_SYNC_FL)? */
 bool sdx_dax_is_sync(const struct dax_mapping *m);
-/* Stay under vm.max_map_count: may drop @m's pages back to NONE. */
-int sdx_dax_check_budget(struct dax_mapping *m);
+/*
+ * sdx_dax_check_budget - keep the kernel mappings of syncdax mappings under
+ * the budget (sdx_dax_config.max_mappings) and the process under
+ * vm.max_map_count, before a fault installs more: when the estimate says
+ * the limit may be near, count them and, if over, drop every mapping's
+ * pages back to NONE (dirty ones flushed first; they refault on use).
+ * Return: 0, or -ENOMEM with a sentence when even that is not enough.
+ */
+int sdx_dax_check_budget(void);
 
 /* ---- fault.c ---- */
 

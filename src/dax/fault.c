@@ -45,7 +45,6 @@
 
 #define PS ((uint64_t)SDX_PAGE_SIZE)
 #define HUGE_PAGES 512u
-#define BUDGET_EVERY 256u	/* faults between kernel-mapping counts */
 
 struct sdx_dax_stats sdx_dax_stat;
 struct sdx_dax_config sdx_dax_cfg = {
@@ -56,7 +55,6 @@ struct sdx_dax_config sdx_dax_cfg = {
 
 static struct sigaction prev_segv;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static unsigned fault_count;
 
 /* ---- tunables and statistics ---- */
 
@@ -96,6 +94,8 @@ static void config_from_env(void)
 		cfg.syncahead = strtoull(v, NULL, 0);
 	if ((v = getenv("SDX_DAX_HUGE")))
 		cfg.huge = strtoul(v, NULL, 0) != 0;
+	if ((v = getenv("SDX_MAX_MAPPINGS")))
+		cfg.max_mappings = strtoul(v, NULL, 0);
 	if (sdx_dax_set_config(&cfg))
 		sdx_err_clear();	/* a bad value keeps the defaults */
 }
@@ -383,8 +383,7 @@ enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
 		return DAX_FAULT_FOREIGN;
 	if (is_write ? st == PS_RW || st == PS_COW : st != PS_NONE)
 		return DAX_FAULT_DONE;	/* another thread resolved it */
-	if (__atomic_add_fetch(&fault_count, 1, __ATOMIC_RELAXED) %
-	    BUDGET_EVERY == 0 && sdx_dax_check_budget(m))
+	if (sdx_dax_check_budget())
 		return sigbus(0, pgoff);
 	lock = ops->invalidate_lock(m->file.host);
 	pthread_rwlock_rdlock(lock);

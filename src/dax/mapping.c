@@ -55,6 +55,16 @@ static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct dax_mapping **maps;
 static size_t nr_maps, max_maps;
 
+/*
+ * The estimate behind sdx_dax_check_budget(): an install splits at most one
+ * kernel mapping in three, so the count grows by at most 2 per install
+ * since it was last read.
+ */
+static pthread_mutex_t budget_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t install_seq;		/* installs ever (atomic) */
+static uint64_t seq_at_count;		/* install_seq when last counted */
+static long ours_at_count, total_at_count;
+
 static void set_states(struct dax_mapping *m, uint64_t pg, uint64_t n,
 		       enum dax_page_state st)
 {
@@ -181,6 +191,7 @@ long sdx_dax_install(struct dax_mapping *m, uint64_t pg, uint64_t n,
 			alias_clear(dev, va, (i - s) * PS);
 		set_states(m, s, i - s, st);
 		DAX_COUNT(installs, 1);
+		__atomic_fetch_add(&install_seq, 1, __ATOMIC_RELAXED);
 		done += (long)(i - s);
 	}
 	return done;
@@ -212,6 +223,7 @@ int sdx_dax_install_copy(struct dax_mapping *m, uint64_t pg, const void *src)
 		alias_clear(m->file.dev, va, PS);
 	set_states(m, pg, 1, PS_COW);
 	DAX_COUNT(installs, 1);
+	__atomic_fetch_add(&install_seq, 1, __ATOMIC_RELAXED);
 	return 1;
 out_unmap:
 	munmap(copy, PS);
@@ -338,28 +350,66 @@ long sdx_dax_kernel_mappings(void)
 	return count_kernel_mappings(&total);
 }
 
-int sdx_dax_check_budget(struct dax_mapping *m)
+static bool within(long ours, long total, long budget, long limit)
 {
-	long limit = max_map_count() - max_map_count() / 8, total;
+	return ours <= budget && total <= limit;
+}
 
-	count_kernel_mappings(&total);
-	if (total <= limit)
-		return 0;
-	/* Drop this mapping's pages back to one reservation; they fault in
-	 * again as they are used. */
-	pthread_mutex_lock(&m->state_lock);
-	if (writeback_locked(m, 0, m->npages, !sdx_dax_is_sync(m)))
-		sdx_dev_drain(m->file.dev);
-	sdx_dax_install(m, 0, m->npages, PS_NONE, 0,
-			PS_BIT(PS_ZERO) | PS_BIT(PS_RO) | PS_BIT(PS_RW));
-	pthread_mutex_unlock(&m->state_lock);
+/* Drop every mapping's pages back to the reservation. */
+static void shrink_all(void)
+{
+	pthread_rwlock_rdlock(&registry_lock);
+	for (size_t i = 0; i < nr_maps; i++) {
+		struct dax_mapping *m = maps[i];
+
+		pthread_mutex_lock(&m->state_lock);
+		if (writeback_locked(m, 0, m->npages, !sdx_dax_is_sync(m)))
+			sdx_dev_drain(m->file.dev);
+		sdx_dax_install(m, 0, m->npages, PS_NONE, 0,
+				PS_BIT(PS_ZERO) | PS_BIT(PS_RO) |
+				PS_BIT(PS_RW));
+		pthread_mutex_unlock(&m->state_lock);
+	}
+	pthread_rwlock_unlock(&registry_lock);
 	DAX_COUNT(shrinks, 1);
-	count_kernel_mappings(&total);
-	if (total <= limit)
+}
+
+int sdx_dax_check_budget(void)
+{
+	long limit = max_map_count() - max_map_count() / 8;
+	long budget = sdx_dax_cfg.max_mappings ?
+		      (long)sdx_dax_cfg.max_mappings : limit;
+	long growth = 2 * (long)(__atomic_load_n(&install_seq,
+						 __ATOMIC_RELAXED) -
+				 __atomic_load_n(&seq_at_count,
+						 __ATOMIC_RELAXED));
+	int err = 0;
+
+	if (within(__atomic_load_n(&ours_at_count, __ATOMIC_RELAXED) + growth,
+		   __atomic_load_n(&total_at_count, __ATOMIC_RELAXED) + growth,
+		   budget, limit))
 		return 0;
-	return sdx_err(-ENOMEM, "the process uses %ld kernel mappings, near "
-		       "vm.max_map_count %ld: cannot map more syncdax pages",
-		       total, max_map_count());
+	pthread_mutex_lock(&budget_lock);
+	for (int pass = 0; pass < 2; pass++) {
+		__atomic_store_n(&seq_at_count, __atomic_load_n(&install_seq,
+			__ATOMIC_RELAXED), __ATOMIC_RELAXED);
+		long total, ours = count_kernel_mappings(&total);
+
+		__atomic_store_n(&ours_at_count, ours, __ATOMIC_RELAXED);
+		__atomic_store_n(&total_at_count, total, __ATOMIC_RELAXED);
+		/* Room for the fault's own installs (at most 2 each). */
+		if (within(ours + 4, total + 4, budget, limit))
+			goto out_unlock;
+		if (pass == 0)
+			shrink_all();
+	}
+	err = sdx_err(-ENOMEM, "syncdax mappings use %ld kernel mappings "
+		      "(budget %ld) and the process %ld (vm.max_map_count "
+		      "%ld): cannot map more pages", ours_at_count, budget,
+		      total_at_count, max_map_count());
+out_unlock:
+	pthread_mutex_unlock(&budget_lock);
+	return err;
 }
 
 /* ---- registry ---- */

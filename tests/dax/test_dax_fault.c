@@ -258,7 +258,7 @@ static uint8_t *block_of(struct fake *f, uint64_t pgoff)
 
 static void set_config(unsigned fault_around, uint64_t syncahead, bool huge)
 {
-	struct sdx_dax_config cfg = { fault_around, syncahead, huge };
+	struct sdx_dax_config cfg = { fault_around, syncahead, huge, 0 };
 
 	assert_int_equal(sdx_dax_set_config(&cfg), 0);
 	sdx_dax_reset_stats();
@@ -788,6 +788,32 @@ static void test_sequential_faults_keep_few_kernel_mappings(void **state)
 	fake_free(f);
 }
 
+static void test_kernel_mappings_stay_under_budget(void **state)
+{
+	struct sdx_dax_config cfg = { 1, 0, false, 40 };
+	struct fake *f = fake_new(1024 * PS);
+	uint8_t *p;
+
+	(void)state;
+	assert_int_equal(sdx_dax_set_config(&cfg), 0);
+	sdx_dax_reset_stats();
+	fake_prealloc(f, 0, 1024);
+	p = fake_map(f, 1024 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, O_RDWR);
+	/* Read-only and writable pages alternate: a kernel mapping each. */
+	for (unsigned i = 0; i < 1024; i++) {
+		(void)*(volatile uint8_t *)&p[i * PS];
+		if (i % 2)
+			p[i * PS] = 1;
+		assert_true(stats().kernel_mappings <= 40);
+	}
+	assert_true(stats().shrinks >= 1);
+	for (unsigned i = 1; i < 1024; i += 2)
+		assert_int_equal(block_of(f, i)[0], 1);
+	assert_int_equal(sdx_munmap(p, 1024 * PS), 0);
+	set_config(16, 0, false);
+	fake_free(f);
+}
+
 static void test_partial_munmap_keeps_the_rest(void **state)
 {
 	struct fake *f = fake_new(8 * PS);
@@ -935,6 +961,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_populate_maps_allocated_extents),
 		cmocka_unit_test(
 			test_sequential_faults_keep_few_kernel_mappings),
+		cmocka_unit_test(test_kernel_mappings_stay_under_budget),
 		cmocka_unit_test(test_partial_munmap_keeps_the_rest),
 		cmocka_unit_test(test_foreign_segv_reaches_previous_handler),
 		cmocka_unit_test(test_sigbus_default_action_kills),
