@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,6 +378,150 @@ static void test_orphan_of_crashed_process_is_deleted_at_mount(void **state)
 	assert_true(tu_fsck_clean(dev));
 }
 
+#define THREADS		4
+#define RECORD		100
+#define RECORDS		300
+
+struct worker {
+	struct sdx_fs *fs;
+	unsigned id;
+	uint8_t *model;		/* this thread's own file */
+	size_t size;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	char path[64], rec[RECORD];
+	uint8_t chunk[65536];
+	int own, shared;
+
+	snprintf(path, sizeof(path), "/own%u", w->id);
+	own = sdx_open(w->fs, path, O_CREAT | O_RDWR, 0644);
+	shared = sdx_open(w->fs, "/shared", O_WRONLY | O_APPEND, 0);
+	if (own < 0 || shared < 0)
+		return "open";
+	for (unsigned i = 0; i < RECORDS; i++) {
+		size_t off = (i * 7919u + w->id * 104729u) % (1u << 20);
+		size_t len = 1 + (i * 31u) % sizeof(chunk);
+
+		memset(chunk, (int)(w->id * 16 + i % 16), len);
+		if (sdx_pwrite(w->fs, own, chunk, len, (off_t)off) !=
+		    (ssize_t)len)
+			return "pwrite own";
+		memcpy(w->model + off, chunk, len);
+		if (off + len > w->size)
+			w->size = off + len;
+		memset(rec, 'A' + (int)w->id, sizeof(rec));
+		if (sdx_pwrite(w->fs, shared, rec, sizeof(rec), 0) !=
+		    (ssize_t)sizeof(rec))
+			return "append";
+		snprintf(path, sizeof(path), "/dir/t%u-%u", w->id, i);
+		int fd = sdx_open(w->fs, path, O_CREAT | O_EXCL | O_RDWR, 0644);
+
+		if (fd < 0 || sdx_close(w->fs, fd) != 0)
+			return "create";
+		if (i % 2 && sdx_unlink(w->fs, path) != 0)
+			return "unlink";
+	}
+	if (sdx_close(w->fs, own) || sdx_close(w->fs, shared))
+		return "close";
+	return NULL;
+}
+
+static void test_concurrent_writers_appenders_and_creators(void **state)
+{
+	struct sdx_fs *fs = mount_rw();
+	struct worker w[THREADS];
+	pthread_t t[THREADS];
+	unsigned counts[THREADS] = { 0 };
+	uint8_t *all = malloc(THREADS * RECORDS * RECORD);
+	struct sdx_dir *d;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_int_equal(sdx_mkdir(fs, "/dir", 0755), 0);
+	fd = sdx_open(fs, "/shared", O_CREAT | O_WRONLY, 0644);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	for (unsigned i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ .fs = fs, .id = i,
+					.model = calloc(1, 2u << 20) };
+		assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		void *err;
+
+		assert_int_equal(pthread_join(t[i], &err), 0);
+		if (err)
+			fail_msg("thread %u: %s failed: %s", i, (char *)err,
+				 sdx_strerror_detail());
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/own%u", i);
+		fd = sdx_open(fs, path, O_RDONLY, 0);
+		expect_content(fs, fd, w[i].model, w[i].size);
+		assert_int_equal(sdx_close(fs, fd), 0);
+		free(w[i].model);
+	}
+	fd = sdx_open(fs, "/shared", O_RDONLY, 0);
+	assert_int_equal(sdx_pread(fs, fd, all, THREADS * RECORDS * RECORD, 0),
+			 THREADS * RECORDS * RECORD);
+	for (unsigned r = 0; r < THREADS * RECORDS; r++) {
+		unsigned id = (unsigned)(all[r * RECORD] - 'A');
+
+		assert_true(id < THREADS);
+		for (unsigned k = 1; k < RECORD; k++)
+			assert_int_equal(all[r * RECORD + k], 'A' + id);
+		counts[id]++;
+	}
+	for (unsigned i = 0; i < THREADS; i++)
+		assert_int_equal(counts[i], RECORDS);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	d = sdx_opendir(fs, "/dir");
+	for (unsigned n = 0; sdx_readdir(d); n++)
+		assert_true(n < 2 + THREADS * RECORDS / 2);
+	assert_int_equal(sdx_closedir(d), 0);
+	assert_int_equal(sdx_stat(fs, "/dir/t3-298", &st), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+	free(all);
+}
+
+static void test_chattr_flags_stored_and_enforced(void **state)
+{
+	struct sdx_fs *fs = mount_rw();
+	unsigned flags;
+	char *out;
+	int fd;
+
+	(void)state;
+	fd = sdx_open(fs, "/attr", O_CREAT | O_RDWR, 0644);
+	assert_int_equal(sdx_getflags(fs, fd, &flags), 0);
+	assert_int_equal(flags & FS_SYNC_FL, 0);
+	assert_int_equal(sdx_setflags(fs, fd, flags | FS_SYNC_FL |
+				      FS_NODUMP_FL), 0);
+	assert_int_equal(sdx_getflags(fs, fd, &flags), 0);
+	assert_int_equal(flags & (FS_SYNC_FL | FS_NODUMP_FL),
+			 FS_SYNC_FL | FS_NODUMP_FL);
+	assert_true(flags & FS_EXTENT_FL);
+	write_all(fs, fd, "sync", 4, 0);	/* FS_SYNC_FL: commits */
+	assert_int_equal(sdx_setflags(fs, fd, flags & ~FS_EXTENT_FL), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_int_equal(sdx_setflags(fs, fd, flags | FS_IMMUTABLE_FL), 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_open(fs, "/attr", O_WRONLY, 0), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+	out = tu_capture("debugfs -R 'stat /attr' %s 2>/dev/null | head -1",
+			 dev);
+	assert_non_null(strstr(out, "Flags: 0x80058"));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +538,9 @@ int main(void)
 		cmocka_unit_test(test_unlink_while_open_deletes_at_close),
 		cmocka_unit_test(
 			test_orphan_of_crashed_process_is_deleted_at_mount),
+		cmocka_unit_test(
+			test_concurrent_writers_appenders_and_creators),
+		cmocka_unit_test(test_chattr_flags_stored_and_enforced),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
