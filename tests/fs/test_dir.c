@@ -193,6 +193,55 @@ static void test_removed_entries_leave_space_for_new_ones(void **state)
 	assert_int_equal(n, 3002);
 }
 
+/* The blocks of a removed directory (journaled metadata) may become file
+ * data; no later checkpoint of the journal may write over that data. */
+static void test_removed_directory_blocks_reused_as_data_stay_data(
+	void **state)
+{
+	static uint8_t chunk[65536], back[65536];
+	char name[64];
+	off_t off = 0;
+	ssize_t r;
+	int fd;
+
+	(void)state;
+	assert_int_equal(sdx_mkdir(fs, "/x", 0755), 0);
+	for (unsigned i = 0; i < 600; i++) {
+		snprintf(name, sizeof(name), "/x/a-fairly-long-entry-name-%u", i);
+		create(name, "");
+	}
+	fd = sdx_open(fs, "/x", O_RDONLY, 0);
+	assert_int_equal(sdx_fsync(fs, fd), 0);	/* dir blocks committed */
+	assert_int_equal(sdx_close(fs, fd), 0);
+	for (unsigned i = 0; i < 600; i++) {
+		snprintf(name, sizeof(name), "/x/a-fairly-long-entry-name-%u", i);
+		assert_int_equal(sdx_unlink(fs, name), 0);
+	}
+	assert_int_equal(sdx_rmdir(fs, "/x"), 0);
+	fd = sdx_open(fs, "/", O_RDONLY, 0);
+	assert_int_equal(sdx_fsync(fs, fd), 0);	/* frees committed */
+	assert_int_equal(sdx_close(fs, fd), 0);
+	memset(chunk, 0xEE, sizeof(chunk));
+	fd = sdx_open(fs, "/data", O_CREAT | O_RDWR, 0644);
+	while ((r = sdx_pwrite(fs, fd, chunk, sizeof(chunk), off)) > 0)
+		off += r;	/* every free block, the directory's too */
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);	/* checkpoints everything */
+	fs = sdx_mount(dev, 0);
+	assert_non_null(fs);
+	fd = sdx_open(fs, "/data", O_RDONLY, 0);
+	for (off_t pos = 0; pos < off; pos += (off_t)sizeof(back)) {
+		r = sdx_pread(fs, fd, back, sizeof(back), pos);
+		assert_true(r > 0);
+		for (ssize_t i = 0; i < r; i++)
+			if (back[i] != 0xEE)
+				fail_msg("byte %lld is 0x%02x, expected 0xee",
+					 (long long)(pos + i), back[i]);
+	}
+	assert_int_equal(sdx_close(fs, fd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +256,9 @@ int main(void)
 			setup_fs, teardown_fs),
 		cmocka_unit_test_setup_teardown(
 			test_removed_entries_leave_space_for_new_ones,
+			setup_fs, teardown_fs),
+		cmocka_unit_test_setup_teardown(
+			test_removed_directory_blocks_reused_as_data_stay_data,
 			setup_fs, teardown_fs),
 	};
 
