@@ -293,11 +293,6 @@ static uint64_t next_leaf_key(const struct ext_path *path)
 	return EXT_MAX_BLOCKS;
 }
 
-static unsigned node_max(int l)
-{
-	return l == 0 ? ROOT_MAX : BLOCK_MAX;
-}
-
 /* ---- changing nodes ---- */
 
 /* Write access to node @l of @path (the root is the inode's raw copy). */
@@ -366,8 +361,13 @@ static int alloc_tree_block(struct sdx_handle *h, struct sdx_inode *inode,
 
 	if (err)
 		return err;
+	err = sdx_journal_get_create_access(h, *block, data);
+	if (err) {
+		sdx_block_free(h, inode->fs, *block, 1);
+		return err;
+	}
 	sdx_inode_add_blocks(inode, 1);
-	return sdx_journal_get_create_access(h, *block, data);
+	return 0;
 }
 
 static int free_tree_block(struct sdx_handle *h, struct sdx_inode *inode,
@@ -470,11 +470,11 @@ static int make_room(struct sdx_handle *h, struct sdx_inode *inode,
 		if (err)
 			return err;
 		l = path.depth;
-		if (path.lv[l].eh->eh_entries + need <= node_max(l))
+		if (path.lv[l].eh->eh_entries + need <= path.lv[l].eh->eh_max)
 			return 0;
 		/* the lowest full node whose parent has room, or the root */
 		while (l > 0 && path.lv[l - 1].eh->eh_entries >=
-				node_max(l - 1))
+				path.lv[l - 1].eh->eh_max)
 			l--;
 		err = l == 0 ? grow_root(h, inode) : split_node(h, &path, l);
 		if (err)
@@ -837,7 +837,7 @@ static int shrink_tree(struct sdx_handle *h, struct sdx_inode *inode)
 		err = check_node(inode, child, eh, root->eh_depth - 1);
 		if (err)
 			return err;
-		if (eh->eh_entries > ROOT_MAX)
+		if (eh->eh_entries > root->eh_max)
 			return 0;
 		memcpy(ex(root), ex(eh), ENTRY_SIZE * eh->eh_entries);
 		root->eh_entries = eh->eh_entries;
