@@ -221,13 +221,52 @@ static int run_and_kill(enum record_mode mode, unsigned seed,
 	return last;
 }
 
+/* ---- no stale data ---- */
+
+#define CANARY 0xc5
+
+static void fill_device_with_canary_then_delete(void)
+{
+	uint8_t *buf = malloc(MIB);
+	struct sdx_fs *fs;
+	char name[32];
+
+	memset(buf, CANARY, MIB);
+	fs = mount_rw(dev);
+	for (int i = 0; i < 40; i++) {
+		int fd;
+
+		snprintf(name, sizeof(name), "/canary%d", i);
+		fd = open_file(fs, name, 0);
+		assert_int_equal(sdx_pwrite(fs, fd, buf, MIB, 0), MIB);
+		assert_int_equal(sdx_fsync(fs, fd), 0);
+		assert_int_equal(sdx_close(fs, fd), 0);
+	}
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "/canary%d", i);
+		assert_int_equal(sdx_unlink(fs, name), 0);
+	}
+	assert_int_equal(sdx_unmount(fs), 0);
+	free(buf);
+}
+
+static void expect_no_canary(const uint8_t *p, size_t len, const char *what)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] == CANARY)
+			fail_msg("%s: canary byte visible at offset %zu", what,
+				 i);
+}
+
 /* A fresh file system holding an empty sparse record file. */
-static void fresh_record_file(bool sync_flag)
+static void fresh_record_file(bool sync_flag, bool on_canary)
 {
 	struct sdx_fs *fs;
 	int fd;
 
 	tu_mkfs(dev, 64 * MIB);
+	if (on_canary)
+		fill_device_with_canary_then_delete();
 	fs = mount_rw(dev);
 	fd = open_file(fs, "/records", (uint64_t)FILE_PAGES * PS);
 	if (sync_flag) {
@@ -248,7 +287,7 @@ static void check_acked_records_survive(enum record_mode mode)
 		double seconds;
 		int last;
 
-		fresh_record_file(mode == REC_SYNC_FLAG);
+		fresh_record_file(mode == REC_SYNC_FLAG, false);
 		last = run_and_kill(mode, seed, kill_after, &seconds);
 		assert_true(last >= 0);
 		assert_int_equal(records_found(seed, (uint32_t)last),
@@ -274,7 +313,7 @@ static void test_plain_shared_loses_records_until_msync(void **state)
 	int last;
 
 	(void)state;
-	fresh_record_file(false);
+	fresh_record_file(false, false);
 	last = run_and_kill(REC_PLAIN, 7, 100, &seconds);
 	assert_true(last >= 99);
 	/* Killed inside the 5 s commit interval, the blocks the faults
@@ -286,7 +325,7 @@ static void test_plain_shared_loses_records_until_msync(void **state)
 	else
 		print_message("# plain run took %.1f s: loss not checked\n",
 			      seconds);
-	fresh_record_file(false);
+	fresh_record_file(false, false);
 	last = run_and_kill(REC_PLAIN_MSYNC, 7, 1, &seconds);
 	assert_int_equal(last, MAX_RECORDS - 1);
 	assert_int_equal(records_found(7, MAX_RECORDS - 1), MAX_RECORDS);
@@ -359,11 +398,12 @@ static void test_persisted_record_survives_every_crash_point(void **state)
 {
 	const char *media = tu_path("dax-fs.media");
 	const char *image = tu_path("dax-fs.clean");
+	uint8_t *file = malloc(FILE_PAGES * PS);
 	unsigned crashes = 0;
 	int status, last;
 
 	(void)state;
-	fresh_record_file(false);
+	fresh_record_file(false, true);
 	assert_int_equal(tu_sh("cp '%s' '%s'", dev, image), 0);
 	for (uint64_t at = 1;; at++) {
 		struct sdx_fs *fs;
@@ -391,6 +431,10 @@ static void test_persisted_record_survives_every_crash_point(void **state)
 					 "acknowledged, is lost",
 					 (unsigned long long)at, i);
 		}
+		/* Sync-ahead zeroed whole clusters: no deleted data shows. */
+		assert_int_equal(sdx_pread(fs, fd, file, FILE_PAGES * PS, 0),
+				 FILE_PAGES * PS);
+		expect_no_canary(file, FILE_PAGES * PS, "after the crash");
 		assert_int_equal(sdx_close(fs, fd), 0);
 		assert_int_equal(sdx_unmount(fs), 0);
 		if (!tu_fsck_clean(media))
@@ -401,43 +445,7 @@ static void test_persisted_record_survives_every_crash_point(void **state)
 	assert_int_equal(last, (int)CRASH_RECORDS - 1);
 	unlink(media);
 	unlink(image);
-}
-
-/* ---- no stale data ---- */
-
-#define CANARY 0xc5
-
-static void fill_device_with_canary_then_delete(void)
-{
-	uint8_t *buf = malloc(MIB);
-	struct sdx_fs *fs;
-	char name[32];
-
-	memset(buf, CANARY, MIB);
-	fs = mount_rw(dev);
-	for (int i = 0; i < 40; i++) {
-		int fd;
-
-		snprintf(name, sizeof(name), "/canary%d", i);
-		fd = open_file(fs, name, 0);
-		assert_int_equal(sdx_pwrite(fs, fd, buf, MIB, 0), MIB);
-		assert_int_equal(sdx_fsync(fs, fd), 0);
-		assert_int_equal(sdx_close(fs, fd), 0);
-	}
-	for (int i = 0; i < 40; i++) {
-		snprintf(name, sizeof(name), "/canary%d", i);
-		assert_int_equal(sdx_unlink(fs, name), 0);
-	}
-	assert_int_equal(sdx_unmount(fs), 0);
-	free(buf);
-}
-
-static void expect_no_canary(const uint8_t *p, size_t len, const char *what)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] == CANARY)
-			fail_msg("%s: canary byte visible at offset %zu", what,
-				 i);
+	free(file);
 }
 
 static void test_faulted_blocks_never_show_deleted_data(void **state)
@@ -637,6 +645,71 @@ static void test_defrag_under_live_mapping_keeps_contents(void **state)
 	free(got);
 }
 
+/* ---- threads ---- */
+
+struct faulter {
+	uint8_t *map;
+	unsigned id;
+};
+
+#define THREADS 4u
+#define THREAD_PAGES 512u
+
+/* Every thread writes its id into its own slot of every page, in an order
+ * of its own, so threads meet on the same pages and on different ones. */
+static void *fault_pages(void *arg)
+{
+	struct faulter *f = arg;
+
+	for (unsigned k = 0; k < THREAD_PAGES; k++) {
+		unsigned pg = (k * (2 * f->id + 1) * 97 + f->id * 131) %
+			      THREAD_PAGES;
+
+		f->map[pg * PS + 64 * f->id] = (uint8_t)(f->id + 1);
+		sdx_persist(f->map + pg * PS + 64 * f->id, 1);
+	}
+	return NULL;
+}
+
+static void test_threads_fault_one_synchronous_file(void **state)
+{
+	struct faulter f[THREADS];
+	pthread_t t[THREADS];
+	uint8_t *map, *got = malloc(THREAD_PAGES * PS);
+	struct sdx_fs *fs;
+	int fd;
+
+	(void)state;
+	tu_mkfs(dev, 64 * MIB);
+	fs = mount_rw(dev);
+	fd = open_file(fs, "/t", THREAD_PAGES * PS);
+	map = map_file(fs, fd, THREAD_PAGES * PS,
+		       MAP_SHARED_VALIDATE | MAP_SYNC);
+	for (unsigned i = 0; i < THREADS; i++) {
+		f[i] = (struct faulter){ map, i };
+		assert_int_equal(pthread_create(&t[i], NULL, fault_pages,
+						&f[i]), 0);
+	}
+	for (unsigned i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(sdx_munmap(map, THREAD_PAGES * PS), 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	fs = mount_rw(dev);
+	fd = sdx_open(fs, "/t", O_RDONLY, 0);
+	assert_int_equal(sdx_pread(fs, fd, got, THREAD_PAGES * PS, 0),
+			 THREAD_PAGES * PS);
+	for (unsigned pg = 0; pg < THREAD_PAGES; pg++)
+		for (unsigned i = 0; i < THREADS; i++)
+			if (got[pg * PS + 64 * i] != i + 1)
+				fail_msg("page %u: thread %u's byte is %u", pg,
+					 i, got[pg * PS + 64 * i]);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+	free(got);
+}
+
 /* ---- mappings as buffers of read/write ---- */
 
 static void test_mapping_as_io_buffer_does_not_deadlock(void **state)
@@ -731,6 +804,7 @@ int main(void)
 		cmocka_unit_test(test_punch_and_truncate_under_live_mapping),
 		cmocka_unit_test(
 			test_defrag_under_live_mapping_keeps_contents),
+		cmocka_unit_test(test_threads_fault_one_synchronous_file),
 		cmocka_unit_test(test_mapping_as_io_buffer_does_not_deadlock),
 		cmocka_unit_test(test_mmap_refuses_bad_descriptors),
 	};
