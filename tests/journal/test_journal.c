@@ -51,6 +51,7 @@ struct jimg {
 	struct sdx_jextent ext[16];
 	unsigned nr_ext;
 	uint64_t fs_blocks;
+	bool metadata_csum, is_64bit;	/* of the ext4 image */
 };
 
 static void jimg_read_layout(struct jimg *im)
@@ -82,6 +83,21 @@ static void jimg_make(struct jimg *im, const char *name)
 {
 	snprintf(im->path, sizeof(im->path), "%s", tu_path(name));
 	tu_mkfs(im->path, IMG_SIZE);
+	im->metadata_csum = im->is_64bit = true;
+	jimg_read_layout(im);
+}
+
+/* An image made by mkfs.ext4 itself, without metadata_csum and 64bit:
+ * the journal then logs without checksums and with 8-byte tags. */
+static void jimg_make_plain(struct jimg *im, const char *name)
+{
+	snprintf(im->path, sizeof(im->path), "%s", tu_path(name));
+	unlink(im->path);
+	assert_int_equal(tu_sh("truncate -s %llu '%s' && mkfs.ext4 -q -F -b "
+			       "4096 -O ^metadata_csum,^64bit,^orphan_file,"
+			       "^metadata_csum_seed '%s' >/dev/null 2>&1",
+			       IMG_SIZE, im->path, im->path), 0);
+	im->metadata_csum = im->is_64bit = false;
 	jimg_read_layout(im);
 }
 
@@ -90,8 +106,8 @@ static struct sdx_journal_opts jimg_opts(const struct jimg *im, bool ro)
 	struct sdx_journal_opts o = {
 		.readonly = ro,
 		.fs_blocks = im->fs_blocks,
-		.metadata_csum = true,
-		.is_64bit = true,
+		.metadata_csum = im->metadata_csum,
+		.is_64bit = im->is_64bit,
 	};
 	return o;
 }
@@ -307,7 +323,30 @@ static void test_e2fsck_replays_our_journal_without_corrections(void **state)
 	unlink(im.path);
 }
 
-static void test_debugfs_transaction_is_replayed(void **state)
+static void test_e2fsck_replays_journal_without_csum_or_64bit(void **state)
+{
+	struct jimg im;
+	char *out;
+
+	(void)state;
+	jimg_make_plain(&im, "j-plain.img");
+	commit_two_then_die(&im);
+	assert_int_equal(tu_sh("debugfs -w -R 'feature needs_recovery' '%s' "
+			       ">/dev/null 2>&1", im.path), 0);
+	out = tu_capture("e2fsck -fy '%s' 2>&1; echo status=$?", im.path);
+	if (!strstr(out, "recovering journal") || strstr(out, "Fix?") ||
+	    strstr(out, "status=4") || strstr(out, "status=8"))
+		fail_msg("e2fsck -fy did more than replay:\n%s", out);
+	free(out);
+	assert_int_equal(byte_on_file(im.path, B1), 0x11);
+	assert_int_equal(byte_on_file(im.path, B2), 0x22);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
+/* debugfs writes B1 and B2 in one transaction, revokes B2 in the next,
+ * with journal_open @jo_args; our open replays it. */
+static void debugfs_transaction_is_replayed(const char *jo_args)
 {
 	struct jimg im;
 	struct sdx_dev *dev;
@@ -316,17 +355,15 @@ static void test_debugfs_transaction_is_replayed(void **state)
 	const char *data = tu_path("j-debugfs.data");
 	FILE *f = fopen(data, "w");
 
-	(void)state;
 	assert_non_null(f);
 	for (int i = 0; i < 2 * 4096; i++)
 		fputc(i < 4096 ? 0x77 : 0x78, f);
 	fclose(f);
 	jimg_make(&im, "j-debugfs.img");
-	/* Two transactions: B1 and B2 written; then B2 revoked. */
-	assert_int_equal(tu_sh("printf 'jo -c\\njw -b %d,%d %s\\njw -r %d "
+	assert_int_equal(tu_sh("printf 'jo %s\\njw -b %d,%d %s\\njw -r %d "
 			       "%s\\njc\\n' | debugfs -w -f - '%s' "
-			       ">/dev/null 2>&1", B1, B2, data, B2, data,
-			       im.path), 0);
+			       ">/dev/null 2>&1", jo_args, B1, B2, data, B2,
+			       data, im.path), 0);
 	assert_int_equal(byte_on_file(im.path, B1), 0);
 	jimg_open(&im, im.path, false, &dev, &j);
 	sdx_journal_get_stats(j, &st);
@@ -340,6 +377,14 @@ static void test_debugfs_transaction_is_replayed(void **state)
 	assert_true(tu_fsck_clean(im.path));
 	unlink(im.path);
 	unlink(data);
+}
+
+static void test_debugfs_transaction_is_replayed(void **state)
+{
+	(void)state;
+	debugfs_transaction_is_replayed("-c");		/* csum v3 */
+	debugfs_transaction_is_replayed("-c -v 2");	/* csum v2 */
+	debugfs_transaction_is_replayed("");		/* no checksums */
 }
 
 static void test_revoke_hides_older_copies_at_replay(void **state)
@@ -808,6 +853,8 @@ int main(void)
 		cmocka_unit_test(test_commit_then_kill_is_replayed_at_open),
 		cmocka_unit_test(
 			test_e2fsck_replays_our_journal_without_corrections),
+		cmocka_unit_test(
+			test_e2fsck_replays_journal_without_csum_or_64bit),
 		cmocka_unit_test(test_debugfs_transaction_is_replayed),
 		cmocka_unit_test(test_revoke_hides_older_copies_at_replay),
 		cmocka_unit_test(
