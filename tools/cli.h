@@ -37,6 +37,7 @@ int cli_mkdir(int argc, char **argv);
 int cli_stat(int argc, char **argv);
 int cli_chattr(int argc, char **argv);
 int cli_lsattr(int argc, char **argv);
+int cli_defrag(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 int cli_mount_fuse(int argc, char **argv);
 

@@ -1,6 +1,6 @@
 /*
  * cmd_files.c - syncdax commands that work on files inside a device:
- * ls, cat, cp, rm, mkdir, stat, chattr, lsattr.
+ * ls, cat, cp, rm, mkdir, stat, chattr, lsattr, defrag.
  *
  * Each mounts the device (read-only where it only reads), works through the
  * public API of include/syncdax.h, and unmounts.
@@ -391,4 +391,22 @@ int cli_chattr(int argc, char **argv)
 		status = fail_path(&t);
 	sdx_close(t.fs, fd);
 	return close_target(&t, status);
+}
+
+static int defrag_op(struct target *t)
+{
+	int fd = sdx_open(t->fs, t->path, O_RDWR, 0);
+	int status = 0;
+
+	if (fd < 0)
+		return fail_path(t);
+	if (sdx_defrag(t->fs, fd) < 0)
+		status = fail_path(t);
+	sdx_close(t->fs, fd);
+	return status;
+}
+
+int cli_defrag(int argc, char **argv)
+{
+	return one_target(argc, argv, 0, defrag_op);
 }

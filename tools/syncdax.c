@@ -25,6 +25,7 @@ static const struct cli_command commands[] = {
 	{ "stat", cli_stat, "DEVICE:/path", "show an inode's attributes" },
 	{ "chattr", cli_chattr, "[+-]S DEVICE:/file", "set or clear the synchronous flag (FS_SYNC_FL)" },
 	{ "lsattr", cli_lsattr, "DEVICE:/file", "show the chattr flags" },
+	{ "defrag", cli_defrag, "DEVICE:/file", "move a file's blocks into one contiguous run" },
 	{ "demo", cli_demo, "DEVICE", "show synchronous page faults at work" },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -36,6 +36,17 @@ debugfs -R "stat /d/blob" "$DEV" 2>/dev/null | grep -q 'Flags: 0x80008'
 ok $? "debugfs sees the S flag"
 "$SYNCDAX" chattr -S "$DEV:/d/blob" && "$SYNCDAX" lsattr "$DEV:/d/blob" | grep -q '^..-'
 ok $? "chattr -S clears it"
+# a fragmented file: it fills the holes left by every other small file
+head -c 65536 /dev/urandom > "$TMP/small"
+i=0
+while [ $i -lt 24 ]; do "$SYNCDAX" cp "$TMP/small" "$DEV:/s$i"; i=$((i + 1)); done
+i=0
+while [ $i -lt 24 ]; do "$SYNCDAX" rm "$DEV:/s$i"; i=$((i + 2)); done
+extents() { debugfs -R "ex $1" "$DEV" 2>/dev/null | grep -c '^ *[0-9]*/ *[0-9]'; }
+"$SYNCDAX" cp "$TMP/blob" "$DEV:/frag" && [ "$(extents /frag)" -gt 1 ] &&
+	"$SYNCDAX" defrag "$DEV:/frag" && [ "$(extents /frag)" -eq 1 ] &&
+	"$SYNCDAX" cat "$DEV:/frag" | cmp -s - "$TMP/blob"
+ok $? "defrag leaves one extent and the same contents"
 "$SYNCDAX" rm "$DEV:/d/blob" && ! "$SYNCDAX" ls "$DEV:/d" | grep -q blob
 ok $? "rm removes the file"
 "$SYNCDAX" fsck "$DEV" | grep -q clean
