@@ -4,8 +4,9 @@
  *
  * Checkpoint writes every checkpoint copy (the newest committed version of
  * a block) to its home location, drains, and only then moves the tail in
- * the journal superblock past the transactions it covered: to the first
- * block of the transaction still committing, else to the head.
+ * the journal superblock to the head: the log is then empty.  It never
+ * runs while a commit is in flight (callers wait for it first), so every
+ * transaction in the log is committed and covered.
  *
  * Invariants:
  *   (1) The tail in the superblock never passes a transaction whose blocks
@@ -23,17 +24,13 @@
  * sdx_jcheckpoint - write all committed blocks home, advance the tail
  * @j: the journal
  *
- * Context: owner lock held (or the journal not yet shared: open).
+ * Context: owner lock held (or the journal not shared: open, close); no
+ *          commit in flight.
  * Return: 0.
  */
 int sdx_jcheckpoint(struct sdx_journal *j)
 {
-	uint32_t tail = j->commit_in_flight ? j->committing.log_start
-					    : j->head;
-	sdx_tid_t tid = j->commit_in_flight ? j->committing.tid
-					    : j->running.tid;
-
-	if (j->opts.readonly || (j->checkpoint.n == 0 && tail == j->tail))
+	if (j->opts.readonly || (j->checkpoint.n == 0 && j->head == j->tail))
 		return 0;
 	for (size_t i = 0; i < j->checkpoint.n; i++) {
 		struct sdx_jblock *jb = j->checkpoint.v[i];
@@ -54,12 +51,10 @@ int sdx_jcheckpoint(struct sdx_journal *j)
 		sdx_jblock_release(j, jb);
 	}
 	j->checkpoint.n = 0;
-	j->log_used = j->log_used -
-		      (tail >= j->tail ? tail - j->tail
-				       : sdx_jlog_len(j) - (j->tail - tail));
-	j->tail = tail;
-	j->tail_tid = tid;
-	sdx_jsb_write_tail(j, tail, tid);
+	j->log_used = 0;
+	j->tail = j->head;
+	j->tail_tid = j->running.tid;
+	sdx_jsb_write_tail(j, j->tail, j->tail_tid);
 	j->stats.checkpoints++;
 	return 0;
 }

@@ -25,7 +25,7 @@
  *       head; log_used counts those blocks and never exceeds log_len().
  *   (3) At most one transaction commits at a time (commit_in_flight); its
  *       log space is reserved (head advanced) before its blocks are
- *       written, so a checkpoint never moves the tail past it.
+ *       written, and no checkpoint runs until it is finished.
  *   (4) Only the committing transaction's writer touches jb->committing
  *       without the owner lock, and only to read it.
  */
