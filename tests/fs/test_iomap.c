@@ -68,8 +68,8 @@ static void begin(struct ctx *c, const char *name)
 	c->ino = c->inode->ino;
 }
 
-/* Set the size, unmount, link with debugfs, ask e2fsck. */
-static void end(struct ctx *c, uint64_t size)
+/* Set the size, drop the file, unmount. */
+static void unmount(struct ctx *c, uint64_t size)
 {
 	struct sdx_handle *h;
 
@@ -81,8 +81,19 @@ static void end(struct ctx *c, uint64_t size)
 	pthread_mutex_unlock(&c->fs->lock);
 	sdx_inode_put(c->inode);
 	assert_int_equal(sdx_fs_close(c->fs), 0);
-	assert_int_equal(tu_sh("debugfs -w -R 'ln <%u> /f' '%s' >/dev/null "
-			       "2>&1", c->ino, c->img), 0);
+}
+
+static void link_file(struct ctx *c, uint32_t ino, int n)
+{
+	assert_int_equal(tu_sh("debugfs -w -R 'ln <%u> /f%d' '%s' >/dev/null "
+			       "2>&1", ino, n, c->img), 0);
+}
+
+/* Unmount, link the file with debugfs, ask e2fsck. */
+static void end(struct ctx *c, uint64_t size)
+{
+	unmount(c, size);
+	link_file(c, c->ino, 0);
 	assert_true(tu_fsck_clean(c->img));
 	unlink(c->img);
 }
@@ -217,6 +228,89 @@ static void test_write_into_unwritten_converts_and_zeroes(void **state)
 	end(&c, 16 * SDX_BLOCK_SIZE);
 }
 
+#define NTHREADS 4
+#define NPAGES 200
+
+struct worker {
+	struct sdx_inode *inode;
+	uint64_t blocks[NPAGES];
+	int err;
+};
+
+/* Fault the pages of one file in, one by one, with an fdatasync now
+ * and then, while the other threads do the same on theirs. */
+static void *fault_pages(void *arg)
+{
+	struct worker *w = arg;
+	struct sdx_iomap m;
+
+	for (uint64_t pg = 0; pg < NPAGES && !w->err; pg++) {
+		w->err = sdx_iomap_begin(w->inode, pg, 1, SDX_IOMAP_WRITE, &m);
+		w->blocks[pg] = m.dev_off / SDX_BLOCK_SIZE;
+		if (!w->err && pg % 50 == 49)
+			w->err = sdx_inode_datasync(w->inode);
+	}
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return *x < *y ? -1 : *x > *y;
+}
+
+static void test_concurrent_faults_on_several_files(void **state)
+{
+	static struct worker w[NTHREADS];
+	static uint64_t all[NTHREADS * NPAGES];
+	uint32_t inos[NTHREADS];
+	pthread_t t[NTHREADS];
+	struct sdx_inode *root;
+	struct sdx_handle *h;
+	struct ctx c;
+
+	(void)state;
+	begin(&c, "iomap-threads.img");
+	w[0].inode = c.inode;
+	pthread_mutex_lock(&c.fs->lock);
+	assert_int_equal(sdx_iget(c.fs, EXT4_ROOT_INO, &root), 0);
+	assert_int_equal(sdx_fs_start(c.fs, 16, &h), 0);
+	for (int i = 1; i < NTHREADS; i++) {
+		assert_int_equal(sdx_inode_alloc(h, root, S_IFREG | 0644,
+						 &w[i].inode), 0);
+		w[i].inode->raw.i_links_count = 1;
+		sdx_inode_set_size(w[i].inode, NPAGES * SDX_BLOCK_SIZE);
+		assert_int_equal(sdx_inode_mark_dirty(h, w[i].inode), 0);
+	}
+	assert_int_equal(sdx_journal_stop(h), 0);
+	sdx_iput(root);
+	pthread_mutex_unlock(&c.fs->lock);
+
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, fault_pages,
+						&w[i]), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].err, 0);
+		memcpy(all + i * NPAGES, w[i].blocks, sizeof(w[i].blocks));
+	}
+	/* no block went to two pages */
+	qsort(all, NTHREADS * NPAGES, sizeof(*all), cmp_u64);
+	for (int i = 1; i < NTHREADS * NPAGES; i++)
+		assert_true(all[i] != all[i - 1]);
+	for (int i = 1; i < NTHREADS; i++) {
+		inos[i] = w[i].inode->ino;
+		sdx_inode_put(w[i].inode);
+	}
+	unmount(&c, NPAGES * SDX_BLOCK_SIZE);
+	inos[0] = c.ino;
+	for (int i = 0; i < NTHREADS; i++)
+		link_file(&c, inos[i], i);
+	assert_true(tu_fsck_clean(c.img));
+	unlink(c.img);
+}
+
 static void test_accessors_and_limits(void **state)
 {
 	struct sdx_iomap m;
@@ -251,6 +345,7 @@ int main(void)
 		cmocka_unit_test(
 			test_page_by_page_write_faults_stay_contiguous),
 		cmocka_unit_test(test_write_into_unwritten_converts_and_zeroes),
+		cmocka_unit_test(test_concurrent_faults_on_several_files),
 		cmocka_unit_test(test_accessors_and_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
