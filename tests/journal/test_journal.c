@@ -746,6 +746,107 @@ static void test_log_wraps_and_big_transactions_replay(void **state)
 	unlink(im.path);
 }
 
+#define FROZEN_BLOCKS 128
+
+/* In a child: commit FROZEN_BLOCKS-block transactions in the background
+ * until the test thread finds one in flight (the thread writes the log
+ * without the owner's lock), then changes B1 in the next transaction and
+ * dies once the one in flight has committed.  Exit 0: caught and died;
+ * 9: never caught. */
+static void modify_while_committing_then_die(const struct jimg *im)
+{
+	struct sdx_journal_opts o = jimg_opts(im, false);
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+
+	o.owner_lock = &lock;
+	o.commit_interval_ms = 1;
+	pthread_mutex_lock(&lock);
+	if (jimg_open_opts(im, im->path, &o, &dev, &j))
+		_exit(1);
+	pthread_mutex_unlock(&lock);
+	for (int attempt = 1; attempt <= 2000; attempt++) {
+		struct sdx_handle *h;
+		sdx_tid_t tid;
+		void *data;
+
+		pthread_mutex_lock(&lock);
+		tid = sdx_journal_running_tid(j);
+		if (sdx_journal_start(j, FROZEN_BLOCKS, &h))
+			_exit(2);
+		for (uint64_t b = 0; b < FROZEN_BLOCKS; b++) {
+			if (sdx_journal_get_write_access(h, B1 + b, &data))
+				_exit(3);
+			memset(data, attempt % 0x7f + 1, 4096);
+			sdx_journal_dirty_metadata(h, B1 + b);
+		}
+		sdx_journal_stop(h);
+		pthread_mutex_unlock(&lock);
+		for (;;) {
+			pthread_mutex_lock(&lock);
+			if (sdx_journal_last_committed(j) - tid < 0x80000000u) {
+				pthread_mutex_unlock(&lock);
+				break;		/* missed: committed already */
+			}
+			if (sdx_journal_running_tid(j) != tid) {
+				/* In flight: the next transaction gets its
+				 * own copy of the frozen block. */
+				if (sdx_journal_start(j, 1, &h) ||
+				    sdx_journal_get_write_access(h, B1, &data) ||
+				    !block_is(data, attempt % 0x7f + 1))
+					_exit(4);
+				memset(data, 0xee, 4096);
+				sdx_journal_dirty_metadata(h, B1);
+				if (!block_is(sdx_journal_bread(j, B1), 0xee) ||
+				    sdx_journal_commit_upto(j, tid) ||
+				    sdx_journal_last_committed(j) != tid)
+					_exit(5);
+				printf("# in flight at attempt %d\n", attempt);
+				fflush(stdout);
+				_exit(0);	/* handle open: never commits */
+			}
+			pthread_mutex_unlock(&lock);
+			sched_yield();
+		}
+	}
+	_exit(9);
+}
+
+static void test_block_modified_while_committing_gets_frozen_copy(void **s)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	const uint8_t *b1;
+	pid_t pid;
+	int status;
+
+	(void)s;
+	jimg_make(&im, "j-frozen.img");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		modify_while_committing_then_die(&im);
+	status = wait_child(pid);
+	if (status == 9) {
+		printf("# no commit caught in flight; frozen path not run\n");
+		unlink(im.path);
+		return;
+	}
+	assert_int_equal(status, 0);
+	jimg_open(&im, im.path, false, &dev, &j);
+	b1 = dev->base + B1 * 4096ull;
+	/* The committed transaction's version, not the later change. */
+	assert_true(b1[0] != 0xee && b1[0] != 0);
+	assert_true(block_is(b1, b1[0]));
+	for (uint64_t b = 1; b < FROZEN_BLOCKS; b++)
+		assert_true(block_is(dev->base + (B1 + b) * 4096ull, b1[0]));
+	jclose(dev, j);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
 /* ---- crash at every drain ---- */
 
 /* The workload: T1 {B1=1, B2=1}, T2 {label "t2", B1=2, B3=2},
@@ -870,6 +971,8 @@ int main(void)
 		cmocka_unit_test(
 			test_running_copy_is_not_replayed_and_magic_is_escaped),
 		cmocka_unit_test(test_log_wraps_and_big_transactions_replay),
+		cmocka_unit_test(
+			test_block_modified_while_committing_gets_frozen_copy),
 		cmocka_unit_test(test_crash_at_every_drain_recovers_a_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
