@@ -10,10 +10,13 @@
  * rest of the block, interior blocks (dx_node) one unused record that spans
  * the whole block; the leaves are linear blocks.
  *
- * Reading: every lookup walks the blocks in order (the leaves of an htree
- * hold every name, so the index is a speed-up that we do not need for
- * correctness); every block's checksum (leaf tail or dx_tail) and every
- * record (rec_len, name_len, inode number, bounds) is checked first.
+ * Reading: a lookup in an htree directory hashes the name (dirhash.c),
+ * follows the index from the root through at most two levels of nodes to
+ * the leaf that holds the hash (and on to the next leaves while they
+ * continue it); in a linear directory, and for "." and "..", it walks the
+ * blocks in order, as readdir does.  Every block's checksum (leaf tail or
+ * dx_tail), every index count and target, and every record (rec_len,
+ * name_len, inode number, bounds) is checked before it is used.
  *
  * Writing an htree directory: the first change clears EXT4_INDEX_FL and
  * rewrites its index blocks as empty linear blocks (with tails), as ext4
@@ -289,6 +292,22 @@ static int check_dx(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
 	return 0;
 }
 
+/*
+ * Check a block as what it looks like.  Without metadata_csum an empty
+ * leaf of an htree looks like an interior index block; nothing there is
+ * read as an index, so such a block is not held to an index's shape.
+ */
+static int check_block(struct sdx_inode *dir, uint64_t lblk, uint64_t pblk,
+		       const uint8_t *b, enum block_kind kind, size_t *end)
+{
+	*end = SDX_BLOCK_SIZE;
+	if (kind == BLOCK_LEAF)
+		return check_leaf(dir, lblk, pblk, b, end);
+	if (kind == BLOCK_DX_NODE && !dir->fs->has_csum)
+		return 0;
+	return check_dx(dir, lblk, b, kind);
+}
+
 /* Check the record at @off of a block whose records end at @end. */
 static int check_entry(struct sdx_inode *dir, uint64_t lblk,
 		       const struct ext4_dir_entry_2 *de, size_t off,
@@ -346,10 +365,7 @@ static int walk_range(struct sdx_inode *dir, uint64_t first, uint64_t last,
 		if (!b)
 			return err;
 		pos.kind = block_kind(dir, pos.lblk, b);
-		if (pos.kind == BLOCK_LEAF)
-			err = check_leaf(dir, pos.lblk, pos.pblk, b, &end);
-		else
-			err = check_dx(dir, pos.lblk, b, pos.kind);
+		err = check_block(dir, pos.lblk, pos.pblk, b, pos.kind, &end);
 		if (err)
 			return err;
 		pos.prev = NO_PREV;
@@ -413,11 +429,155 @@ static int find(struct sdx_inode *dir, const char *name, size_t len,
 	return err == WALK_STOP ? 0 : -ENOENT;
 }
 
+/* ---- htree lookup ---- */
+
+#define DX_MAX_LEVELS 3		/* root + 2 node levels (largedir) */
+
+/* One index block on the path from the root to a leaf. */
+struct dx_frame {
+	const struct dx_entry *entries;	/* entries[0].hash is count/limit */
+	unsigned count;
+	unsigned at;			/* the entry followed */
+};
+
+/* Read and check the index block @lblk of kind @kind into @f. */
+static int dx_load(struct sdx_inode *dir, uint64_t lblk, uint64_t nblocks,
+		   enum block_kind kind, struct dx_frame *f)
+{
+	const uint8_t *b;
+	uint64_t pblk;
+	int err = dir_pblk(dir, lblk, &pblk);
+
+	if (err)
+		return err;
+	b = sdx_bread(dir->fs, pblk, &err);
+	if (!b)
+		return err;
+	if (block_kind(dir, lblk, b) != kind)
+		return sdx_err(-EUCLEAN, "directory inode %u: htree names "
+			       "block %llu as an index block", dir->ino,
+			       (unsigned long long)lblk);
+	err = check_dx(dir, lblk, b, kind);
+	if (err)
+		return err;
+	f->entries = (const struct dx_entry *)(b + (kind == BLOCK_DX_ROOT ?
+			DX_ROOT_COUNT : DX_NODE_COUNT));
+	f->count = ((const struct dx_countlimit *)f->entries)->count;
+	for (unsigned i = 0; i < f->count; i++)
+		if (f->entries[i].block == 0 || f->entries[i].block >= nblocks)
+			return sdx_err(-EUCLEAN, "directory inode %u block %llu:"
+				       " htree entry %u points to block %u",
+				       dir->ino, (unsigned long long)lblk, i,
+				       f->entries[i].block);
+	return 0;
+}
+
+/* The entry of @f whose range holds @hash (entries[0] starts at 0). */
+static unsigned dx_search(const struct dx_frame *f, uint32_t hash)
+{
+	unsigned lo = 1, hi = f->count;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (f->entries[mid].hash > hash)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo - 1;
+}
+
+/* Follow entry frames[level].at down to a leaf; its block in *@leaf. */
+static int dx_descend(struct sdx_inode *dir, uint64_t nblocks,
+		      struct dx_frame *frames, unsigned level,
+		      unsigned levels, uint32_t hash, bool is_first,
+		      uint64_t *leaf)
+{
+	for (; level < levels; level++) {
+		struct dx_frame *next = &frames[level + 1];
+		int err = dx_load(dir, frames[level].entries[frames[level].at]
+				  .block, nblocks, BLOCK_DX_NODE, next);
+
+		if (err)
+			return err;
+		next->at = is_first ? 0 : dx_search(next, hash);
+	}
+	*leaf = frames[levels].entries[frames[levels].at].block;
+	return 0;
+}
+
+/*
+ * Look @name up through the index of an htree directory: hash it, follow
+ * the index to its leaf, and on to the next leaves while they continue
+ * the same hash.  Return: 0, -ENOENT, -EUCLEAN, or -EOPNOTSUPP for a hash
+ * this code does not know (then the caller walks every block).
+ */
+static int dx_find(struct sdx_inode *dir, const char *name, size_t len,
+		   struct find_ctx *c)
+{
+	struct dx_frame frames[DX_MAX_LEVELS];
+	const struct dx_root *root;
+	uint64_t nblocks = 0, leaf, pblk;
+	unsigned version, levels, level;
+	uint32_t hash;
+	int err = dir_blocks(dir, &nblocks);
+
+	if (!err)
+		err = dx_load(dir, 0, nblocks, BLOCK_DX_ROOT, &frames[0]);
+	if (!err)
+		err = dir_pblk(dir, 0, &pblk);
+	if (err)
+		return err;
+	root = sdx_bread(dir->fs, pblk, &err);
+	if (!root)
+		return err;
+	version = root->info.hash_version;
+	if (version <= DX_HASH_TEA && dir->fs->is_unsigned_hash)
+		version += DX_HASH_LEGACY_UNSIGNED;
+	levels = root->info.indirect_levels;	/* checked by check_dx */
+	err = sdx_dirhash(dir->fs, version, name, len, &hash);
+	if (err)
+		return err;
+	frames[0].at = dx_search(&frames[0], hash);
+	err = dx_descend(dir, nblocks, frames, 0, levels, hash, false, &leaf);
+	c->name = name;
+	c->len = len;
+	while (!err) {
+		err = walk_range(dir, leaf, leaf + 1, find_fn, c);
+		if (err)
+			return err < 0 ? err : 0;
+		for (level = levels; frames[level].at + 1 >= frames[level].count;
+		     level--)
+			if (level == 0)
+				return -ENOENT;
+		frames[level].at++;
+		if ((frames[level].entries[frames[level].at].hash & ~1u) != hash)
+			return -ENOENT;
+		err = dx_descend(dir, nblocks, frames, level, levels, hash, true,
+				 &leaf);
+	}
+	return err;
+}
+
+static bool is_dot_or_dotdot(const char *name, size_t len)
+{
+	return (len == 1 && name[0] == '.') ||
+	       (len == 2 && name[0] == '.' && name[1] == '.');
+}
+
 int sdx_dir_lookup(struct sdx_inode *dir, const char *name, size_t len,
 		   uint32_t *ino, uint8_t *ftype)
 {
 	struct find_ctx c;
-	int err = find(dir, name, len, &c);
+	int err = -EOPNOTSUPP;
+
+	/* "." and ".." live in block 0, outside the index */
+	if (is_indexed(dir) && !is_dot_or_dotdot(name, len) &&
+	    (dir->fs->feature_compat & EXT4_FEATURE_COMPAT_DIR_INDEX))
+		err = dx_find(dir, name, len, &c);
+	if (err == -EOPNOTSUPP)
+		err = find(dir, name, len, &c);
 
 	if (err)
 		return err;
@@ -451,7 +611,7 @@ static void block_done(struct sdx_handle *h, struct sdx_inode *dir,
 static int unindex(struct sdx_handle *h, struct sdx_inode *dir)
 {
 	uint64_t nblocks = 0, lblk, pblk;
-	size_t tail = csum_size(dir->fs);
+	size_t tail = csum_size(dir->fs), end;
 	int err = dir_blocks(dir, &nblocks);
 
 	for (lblk = 0; !err && lblk < nblocks; lblk++) {
@@ -468,7 +628,7 @@ static int unindex(struct sdx_handle *h, struct sdx_inode *dir)
 		kind = block_kind(dir, lblk, rb);
 		if (kind == BLOCK_LEAF)
 			continue;
-		err = check_dx(dir, lblk, rb, kind);
+		err = check_block(dir, lblk, pblk, rb, kind, &end);
 		if (!err)
 			err = sdx_journal_get_write_access(h, pblk, (void **)&b);
 		if (err)

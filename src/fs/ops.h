@@ -76,6 +76,14 @@ typedef int (*sdx_dir_actor)(void *arg, const char *name, size_t len,
 /* Walk every entry of @dir in block order.  Context: lock. */
 int sdx_dir_iterate(struct sdx_inode *dir, sdx_dir_actor actor, void *arg);
 
+/* ---- dirhash.c: htree name hashes ---- */
+
+/* The htree hash of a name (DX_HASH_* @version, already made unsigned
+ * where s_flags says so).  Return: 0, or -EOPNOTSUPP for a version it
+ * does not know (siphash needs casefolding). */
+int sdx_dirhash(const struct sdx_fs *fs, unsigned version, const char *name,
+		size_t len, uint32_t *hash);
+
 /* ---- namei.c: paths ---- */
 
 #define SDX_LOOKUP_FOLLOW 0x1u	/* follow a symlink in the last component */

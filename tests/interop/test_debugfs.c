@@ -207,9 +207,13 @@ static void expect_names(struct sdx_fs *fs, const char *path,
 	free(seen);
 }
 
-/* e2fsck -D indexes /h; check the depth, read and change it cleanly. */
+/*
+ * e2fsck -D indexes /h; check the index is what the test wants (@expect in
+ * debugfs' htree dump), find every name through it, then change the
+ * directory and check e2fsck and debugfs agree with the result.
+ */
 static void check_indexed_dir(const char *prefix, unsigned n,
-			      const char *levels)
+			      const char *expect)
 {
 	char name[512], *out;
 	struct sdx_fs *fs;
@@ -218,17 +222,28 @@ static void check_indexed_dir(const char *prefix, unsigned n,
 
 	tu_sh("e2fsck -fyD %s >/dev/null 2>&1", dev);
 	out = tu_capture("debugfs -R 'htree h' %s 2>&1 | head -8", dev);
-	if (!strstr(out, levels))
+	if (!strstr(out, expect))
 		fail_msg("expected an htree with '%s', debugfs says:\n%s",
-			 levels, out);
+			 expect, out);
 	free(out);
 	assert_true(tu_fsck_clean(dev));
 
+	fs = mount_dev(SDX_MOUNT_RDONLY);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "/h/%s%u", prefix, i);
+		if (sdx_stat(fs, name, &st) != 0)
+			fail_msg("stat %s through the htree: %s", name,
+				 sdx_strerror_detail());
+	}
+	assert_int_equal(sdx_stat(fs, "/h/..", &st), 0);
+	assert_int_equal(st.st_ino, 2);
+	snprintf(name, sizeof(name), "/h/%s%u", prefix, n);
+	assert_int_equal(sdx_stat(fs, name, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(sdx_unmount(fs), 0);
+
 	fs = mount_dev(0);
 	expect_names(fs, "/h", prefix, n);
-	snprintf(name, sizeof(name), "/h/%s%u", prefix, n - 1);
-	assert_int_equal(sdx_stat(fs, name, &st), 0);
-	assert_true(S_ISREG(st.st_mode));
 	fd = sdx_open(fs, "/h/added", O_CREAT | O_RDWR, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(sdx_close(fs, fd), 0);
@@ -250,15 +265,16 @@ static void check_indexed_dir(const char *prefix, unsigned n,
 	free(out);
 }
 
-static void test_debugfs_htree_directory_reads_and_changes_cleanly(
-	void **state)
+/* debugfs fills /h with @n entries, e2fsck -D indexes it with @hash. */
+static void debugfs_htree(const char *hash, const char *expect)
 {
 	const unsigned n = 3000;
-	const char *prefix = "debugfs_made_entry_";
+	const char *prefix = "debugfs-made-\xc3\xa9ntr\xc3\xbf-";
 	FILE *f;
 
-	(void)state;
 	tu_mkfs(dev, 64 * MIB);
+	assert_int_equal(tu_sh("debugfs -w -R 'ssv def_hash_version %s' %s "
+			       ">/dev/null 2>&1", hash, dev), 0);
 	f = fopen(cmds, "w");
 	assert_non_null(f);
 	fprintf(f, "mkdir h\n");
@@ -267,7 +283,15 @@ static void test_debugfs_htree_directory_reads_and_changes_cleanly(
 	fclose(f);
 	assert_int_equal(tu_sh("debugfs -w -f %s %s >/dev/null 2>&1", cmds,
 			       dev), 0);
-	check_indexed_dir(prefix, n, "Indirect levels: 0");
+	check_indexed_dir(prefix, n, expect);
+}
+
+static void test_debugfs_htree_directories_of_every_hash(void **state)
+{
+	(void)state;
+	debugfs_htree("half_md4", "Hash Version: 1");
+	debugfs_htree("tea", "Hash Version: 2");
+	debugfs_htree("legacy", "Hash Version: 0");
 }
 
 static void test_two_level_htree_reads_and_changes_cleanly(void **state)
@@ -344,8 +368,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
 		    test_debugfs_files_and_symlinks_read_back_through_syncdax),
-		cmocka_unit_test(
-		    test_debugfs_htree_directory_reads_and_changes_cleanly),
+		cmocka_unit_test(test_debugfs_htree_directories_of_every_hash),
 		cmocka_unit_test(test_two_level_htree_reads_and_changes_cleanly),
 		cmocka_unit_test(
 		    test_syncdax_files_and_symlinks_read_back_through_debugfs),
