@@ -568,10 +568,11 @@ static int shift(struct sdx_inode *inode, uint64_t off, uint64_t len,
 		if (end + n > SDX_MAX_FILE_BLOCKS || size + len > MAX_BYTES)
 			return sdx_err(-EFBIG, "insert range past the largest "
 				       "file");
-		err = set_size(inode, size + len, false);
+		err = move_blocks(inode, first, first + n, end - first);
 		if (!err)
-			err = move_blocks(inode, first, first + n, end - first);
-		return err ? err : punch(inode, off, off + len);
+			err = punch(inode, off, off + len);
+		/* moving whole blocks may have rounded i_size up */
+		return err ? err : set_size(inode, size + len, false);
 	}
 	err = punch(inode, off, off + len);
 	if (!err)

@@ -1,7 +1,7 @@
 /*
  * test_random_ops.c - a seeded random sequence of file system operations
  * (create, write at random offsets incl. far past the end, truncate up and
- * down, punch, zero range, rename within and across directories and over
+ * down, punch, zero range, collapse and insert range, rename within and across directories and over
  * existing entries, unlink, mkdir, rmdir, and a directory that grows to
  * thousands of entries) run against syncdax and against a model in memory;
  * every result (return value, errno, bytes read) is checked step by step,
@@ -414,6 +414,45 @@ static void op_fallocate(struct run *r, struct node *f, int mode)
 	check_file(r, f, off > 5000 ? off - 5000 : 0, len + 10000);
 }
 
+/* COLLAPSE_RANGE or INSERT_RANGE of whole blocks inside the file. */
+static void op_shift(struct run *r, struct node *f, bool is_insert)
+{
+	uint64_t blocks = f->size / 4096, off, len;
+	char path[4096];
+	int fd;
+
+	if (blocks < 2)
+		return;
+	off = below(r, blocks - 1) * 4096;
+	len = (1 + below(r, is_insert ? 64 : blocks - off / 4096 - 1)) * 4096;
+	if (!is_insert && off + len >= f->size)
+		return;
+	if (is_insert && (f->size + len > MAX_FILE ||
+			  r->total + len > MODEL_BUDGET))
+		return;
+	path_of(f, path, sizeof(path));
+	trace(r, "%s %s %llu+%llu", is_insert ? "insert" : "collapse", path,
+	      (unsigned long long)off, (unsigned long long)len);
+	fd = sdx_open(r->fs, path, O_RDWR, 0);
+	expect_ret(r, "shift", sdx_fallocate(r->fs, fd, is_insert ?
+					     FALLOC_FL_INSERT_RANGE :
+					     FALLOC_FL_COLLAPSE_RANGE,
+					     (off_t)off, (off_t)len), 0, 0);
+	assert_int_equal(sdx_close(r->fs, fd), 0);
+	if (is_insert) {
+		size_t old = f->size;
+
+		set_size(r, f, old + len);
+		memmove(f->data + off + len, f->data + off, old - off);
+		memset(f->data + off, 0, len);
+	} else {
+		memmove(f->data + off, f->data + off + len,
+			f->size - off - len);
+		set_size(r, f, f->size - len);
+	}
+	check_file(r, f, off > 8192 ? off - 8192 : 0, len + 16384);
+}
+
 static void op_unlink(struct run *r, struct node *f)
 {
 	char path[4096];
@@ -523,6 +562,8 @@ static void one_op(struct run *r)
 		op_fallocate(r, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
 	else if (k < 74)
 		op_fallocate(r, f, FALLOC_FL_ZERO_RANGE);
+	else if (k < 76)
+		op_shift(r, f, k % 2);
 	else if (k < 80)
 		check_file(r, f, below(r, f->size + 10), below(r, 2 * MIB));
 	else if (k < 86)
