@@ -13,9 +13,10 @@
  * in the middle is ENOTDIR.
  *
  * Symlinks: a fast symlink keeps its target (< 60 bytes) in i_block and has
- * no EXTENTS_FL; a slow one keeps it in its first data block (extent-mapped,
- * or block-mapped on old images: i_block[0]), i_size bytes, the rest of the
- * block zero.
+ * no data block (the kernel's test; syncdax also clears EXTENTS_FL on the
+ * ones it makes); a slow one keeps it in its first data block
+ * (extent-mapped, or block-mapped on old images: i_block[0]), i_size bytes,
+ * the rest of the block zero.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +38,17 @@ static bool is_symlink(const struct sdx_inode *inode)
 	return S_ISLNK(inode->raw.i_mode);
 }
 
+/* No data block (an extended attribute block aside): the target is in
+ * i_block.  The kernel's test (ext4_inode_is_fast_symlink). */
+static bool is_fast_symlink(const struct sdx_inode *inode)
+{
+	const struct ext4_inode *raw = &inode->raw;
+	uint64_t ea_blocks = raw->i_file_acl_lo || raw->l_i_file_acl_high ?
+			     SDX_BLOCK_SIZE / 512 : 0;
+
+	return sdx_inode_blocks512(inode) == ea_blocks;
+}
+
 int sdx_symlink_target(struct sdx_inode *inode, char *buf, size_t n,
 		       size_t *len)
 {
@@ -49,13 +61,17 @@ int sdx_symlink_target(struct sdx_inode *inode, char *buf, size_t n,
 	if (size == 0 || size >= SDX_BLOCK_SIZE || size >= n)
 		return sdx_err(-EUCLEAN, "symlink inode %u: size %llu",
 			       inode->ino, (unsigned long long)size);
-	if (raw->i_flags & EXT4_EXTENTS_FL) {
+	if (is_fast_symlink(inode)) {
+		if (size >= FAST_SYMLINK_MAX)
+			return sdx_err(-EUCLEAN, "fast symlink inode %u: size "
+				       "%llu", inode->ino,
+				       (unsigned long long)size);
+		memcpy(buf, raw->i_block, size);
+	} else if (raw->i_flags & EXT4_EXTENTS_FL) {
 		ssize_t r = sdx_file_read_locked(inode, buf, size, 0);
 
 		if (r < 0)
 			return (int)r;
-	} else if (size < FAST_SYMLINK_MAX) {
-		memcpy(buf, raw->i_block, size);
 	} else {
 		uint64_t block = raw->i_block[0];
 
