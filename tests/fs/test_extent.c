@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "syncdax.h"
@@ -487,6 +488,132 @@ static void test_block_mapped_file_reads_back(void **state)
 	unlink(img);
 }
 
+/*
+ * In a child: extent changes on file @ino in small committed transactions
+ * (the tree grows to depth 1 and shrinks), crashing at drain @at (0:
+ * never).  Exits 0 when the workload ran to the end.
+ */
+static void crash_workload(const char *img, const char *media, uint32_t ino,
+			   uint64_t at)
+{
+	struct sdx_crash_config cfg = { img, media, at, SDX_CRASH_STRICT, at };
+	unsigned seed = 99;
+	struct ctx c;
+
+	if (at && sdx_crashsim_arm(&cfg))
+		_exit(1);
+	if (sdx_fs_open(img, 0, &c.fs))
+		_exit(2);
+	pthread_mutex_lock(&c.fs->lock);
+	if (sdx_iget(c.fs, ino, &c.inode) || sdx_fs_start(c.fs, 64, &c.h))
+		_exit(3);
+	for (int op = 0; op < 40; op++) {
+		uint64_t l = 3 * (uint64_t)(rand_r(&seed) % 200), first, got;
+		uint64_t pblk, len;
+		unsigned flags;
+
+		if (sdx_extent_map(c.inode, l, &pblk, &len, &flags))
+			_exit(4);
+		if (!(flags & SDX_EXTENT_HOLE) && op % 4 == 3) {
+			if (sdx_extent_remove(c.h, c.inode, l, 1))
+				_exit(5);
+		} else if (flags & SDX_EXTENT_HOLE) {
+			if (sdx_block_alloc(c.h, c.inode, 0, 1, &first, &got) ||
+			    sdx_extent_insert(c.h, c.inode, l, first, 1,
+					      op % 2))
+				_exit(6);
+		}
+		if (op % 3 == 2 && (sdx_journal_stop(c.h) ||
+				    sdx_journal_force_commit(c.fs->journal) ||
+				    sdx_fs_start(c.fs, 64, &c.h)))
+			_exit(7);
+	}
+	if (sdx_journal_stop(c.h))
+		_exit(8);
+	sdx_iput(c.inode);
+	pthread_mutex_unlock(&c.fs->lock);
+	_exit(sdx_fs_close(c.fs) ? 9 : 0);
+}
+
+/* After a crash: mount (recovery), every block maps, e2fsck clean. */
+static void check_recovered(const char *media, uint32_t ino, uint64_t at)
+{
+	struct ctx c;
+
+	assert_int_equal(sdx_fs_open(media, 0, &c.fs), 0);
+	pthread_mutex_lock(&c.fs->lock);
+	assert_int_equal(sdx_iget(c.fs, ino, &c.inode), 0);
+	for (uint64_t l = 0; l < 600;) {
+		uint64_t pblk, len;
+		unsigned flags;
+
+		if (sdx_extent_map(c.inode, l, &pblk, &len, &flags))
+			fail_msg("crash at drain %llu: %s",
+				 (unsigned long long)at, sdx_strerror_detail());
+		l += len;
+	}
+	sdx_iput(c.inode);
+	pthread_mutex_unlock(&c.fs->lock);
+	assert_int_equal(sdx_fs_close(c.fs), 0);
+	if (!tu_fsck_clean(media))
+		fail_msg("crash at drain %llu: e2fsck -fn not clean",
+			 (unsigned long long)at);
+}
+
+static int run_child(const char *img, const char *media, uint32_t ino,
+		     uint64_t at)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		crash_workload(img, media, ino, at);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void test_crash_at_any_drain_leaves_a_valid_tree(void **state)
+{
+	const char *img = strdup(tu_path("extent-crash.img"));
+	const char *media = strdup(tu_path("extent-crash.media"));
+	const char *pristine = strdup(tu_path("extent-crash.orig"));
+	uint32_t ino;
+	uint64_t at;
+	char *out;
+	int status = -1;
+
+	(void)state;
+	tu_mkfs(img, 16u << 20);
+	assert_int_equal(tu_sh("debugfs -w -f - '%s' >/dev/null 2>&1 <<EOF\n"
+			       "write /dev/null f\nsif f size 4096000\nEOF",
+			       img), 0);
+	out = tu_capture("debugfs -R 'stat f' '%s' 2>/dev/null | sed -n "
+			 "'s/^Inode: \\([0-9]*\\).*/\\1/p'", img);
+	ino = (uint32_t)atoi(out);
+	free(out);
+	assert_int_equal(tu_sh("cp '%s' '%s'", img, pristine), 0);
+	for (at = 1; at < 1000; at++) {
+		assert_int_equal(tu_sh("cp '%s' '%s'", pristine, img), 0);
+		status = run_child(img, media, ino, at);
+		if (status != SDX_CRASH_EXIT)
+			break;
+		check_recovered(media, ino, at);
+	}
+	assert_int_equal(status, 0);
+	printf("# the workload ran to the end with the crash armed at drain "
+	       "%llu\n", (unsigned long long)at);
+	assert_true(at > 20);
+	check_recovered(img, ino, at);
+	unlink(img);
+	unlink(media);
+	unlink(pristine);
+	free((void *)img);
+	free((void *)media);
+	free((void *)pristine);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -496,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_random_unwritten_ops_match_model),
 		cmocka_unit_test(test_corrupt_extent_nodes_refused),
 		cmocka_unit_test(test_block_mapped_file_reads_back),
+		cmocka_unit_test(test_crash_at_any_drain_leaves_a_valid_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
