@@ -320,6 +320,7 @@ static int run_tasks(const struct crash_opts *opt,
 		     const struct task *tasks, size_t nr_tasks,
 		     struct tally *tally)
 {
+	bool is_tty = isatty(STDERR_FILENO);
 	char text[PIPE_BUF + 1];
 	unsigned w, started = 0;
 	int pipefd[2], status;
@@ -352,7 +353,13 @@ static int run_tasks(const struct crash_opts *opt,
 			       m.result < 0 ? "HARNESS ERROR " : "ok ", text,
 			       m.len && text[m.len - 1] == '\n' ? "" : "\n");
 		fflush(stdout);
+		if (is_tty && tally->tried % 100 == 0)
+			fprintf(stderr, "\rcrashtest: %llu of %zu points, %llu "
+				"violations ", (unsigned long long)tally->tried,
+				nr_tasks, (unsigned long long)tally->violations);
 	}
+	if (is_tty)
+		fputc('\n', stderr);
 	close(pipefd[0]);
 	while (started-- > 0)
 		if (wait(&status) > 0 && (!WIFEXITED(status) ||

@@ -16,7 +16,10 @@
  * crashed at drains N-1, N and N+1: the lines drain N wrote, put over what
  * survived before drain N-1.  That is the media of a device that lost the
  * lines of drain N-1 but kept those of drain N: a missing fence.  The run
- * believed both drains done (its log is that of the N+1 run).
+ * believed both drains done (its log is that of the N+1 run).  The three
+ * runs make the same calls, but the library stamps times: when a second
+ * turns between them, lines that differ only in a timestamp get mixed too,
+ * so such a report may not reproduce; a lost record always does.
  *
  * What e2fsck may print on the un-replayed image ("only journal replay"):
  * its banner, "recovering journal", the five pass headers, the summary

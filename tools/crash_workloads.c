@@ -486,7 +486,7 @@ static int map_records(struct crash_run *r, const char *path,
 		       enum map_setup setup)
 {
 	int flags = MAP_SHARED_VALIDATE | MAP_SYNC, fd, err;
-	uint64_t i, j, n = 16 * r->scale;
+	uint64_t i, j, n = 32 * r->scale;
 	uint8_t *map;
 
 	err = canary_prelude(r) || DO(r, OP_CREATE, path);
@@ -724,9 +724,9 @@ static int wl_defrag(struct crash_run *r)
 
 const struct crash_workload crash_workloads[] = {
 	{ "metadata", "create, write, rename, symlink, truncate, unlink, "
-	  "mkdir, rmdir; fsync/fdatasync barriers", 44, wl_metadata },
+	  "mkdir, rmdir; fsync/fdatasync barriers", 20, wl_metadata },
 	{ "append", "records appended with pwrite, acknowledged after "
-	  "fsync/fdatasync", 48, wl_append },
+	  "fsync/fdatasync", 32, wl_append },
 	{ "mapsync", "records stored through MAP_SYNC on a sparse file",
 	  64, wl_mapsync },
 	{ "prealloc", "records stored through MAP_SYNC on a fallocated file",
@@ -738,7 +738,7 @@ const struct crash_workload crash_workloads[] = {
 	{ "punch", "punch hole, zero range, collapse range under a live "
 	  "MAP_SYNC mapping", 32, wl_punch },
 	{ "threads", "one thread faults MAP_SYNC records, another does "
-	  "metadata", 32, wl_threads },
+	  "metadata", 16, wl_threads },
 	{ "defrag", "defragment a file under a live MAP_SYNC mapping", 16,
 	  wl_defrag },
 };
