@@ -26,6 +26,7 @@ static const struct cli_command commands[] = {
 	{ "chattr", cli_chattr, "[+-]S DEVICE:/file", "set or clear the synchronous flag (FS_SYNC_FL)" },
 	{ "lsattr", cli_lsattr, "DEVICE:/file", "show the chattr flags" },
 	{ "defrag", cli_defrag, "DEVICE:/file", "move a file's blocks into one contiguous run" },
+	{ "crashtest", cli_crashtest, "[--workload W] [--mode M] ...", "crash workloads at every drain point, check recovery" },
 	{ "demo", cli_demo, "DEVICE", "show synchronous page faults at work" },
 	{ NULL, NULL, NULL, NULL },
 };
