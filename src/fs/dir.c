@@ -18,14 +18,19 @@
  * dx_tail), every index count and target, and every record (rec_len,
  * name_len, inode number, bounds) is checked before it is used.
  *
- * Writing an htree directory: the first change clears EXT4_INDEX_FL and
- * rewrites its index blocks as empty linear blocks (with tails), as ext4
- * itself falls back to a linear directory; the result is a valid linear
- * directory e2fsck accepts.  States of a directory:
+ * Writing an htree directory keeps the index valid where no index block
+ * has to change: a record is removed or retargeted in place (".." in the
+ * root with the root's dx_tail checksum), and a new name goes into the leaf
+ * its hash maps to when that leaf has room.  When it has not, no leaf is
+ * split: EXT4_INDEX_FL is cleared and the index blocks are rewritten as
+ * empty linear blocks (with tails), as ext4 itself falls back to a linear
+ * directory; the result is a valid linear directory e2fsck accepts.
+ * States of a directory:
  *
  *   LINEAR --add/remove/retarget--> LINEAR
- *   INDEXED --lookup/iterate--> INDEXED
- *   INDEXED --add/remove/retarget (unindex first)--> LINEAR
+ *   INDEXED --lookup/iterate/remove/retarget/add into a leaf with room-->
+ *           INDEXED
+ *   INDEXED --add, its leaf full (unindex first)--> LINEAR
  *
  * Invariants:
  *   (1) Under metadata_csum every leaf block ends in a tail whose checksum
@@ -244,6 +249,20 @@ static int check_leaf(struct sdx_inode *dir, uint64_t lblk, uint64_t pblk,
 	return 0;
 }
 
+/* The checksum of an index block: its entries in use, then the tail with
+ * dt_checksum taken as zero. */
+static uint32_t dx_csum(const struct sdx_inode *dir, const uint8_t *b,
+			size_t count_off, unsigned count,
+			const struct dx_tail *t)
+{
+	const uint32_t zero = 0;
+	uint32_t c = sdx_crc32c(dir->csum_seed, b, count_off +
+				count * sizeof(struct dx_entry));
+
+	c = sdx_crc32c(c, &t->dt_reserved, sizeof(t->dt_reserved));
+	return sdx_crc32c(c, &zero, sizeof(zero));
+}
+
 /* Check an htree index block (root or node): shape, count, checksum. */
 static int check_dx(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
 		    enum block_kind kind)
@@ -252,7 +271,6 @@ static int check_dx(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
 	size_t count_off = DX_NODE_COUNT;
 	const struct dx_countlimit *cl;
 	const struct dx_tail *t;
-	const uint32_t zero = 0;
 	size_t tail_off;
 	uint32_t want;
 
@@ -281,10 +299,7 @@ static int check_dx(struct sdx_inode *dir, uint64_t lblk, const uint8_t *b,
 	if (!dir->fs->has_csum)
 		return 0;
 	t = (const struct dx_tail *)(b + tail_off);
-	want = sdx_crc32c(dir->csum_seed, b,
-			  count_off + cl->count * sizeof(struct dx_entry));
-	want = sdx_crc32c(want, &t->dt_reserved, sizeof(t->dt_reserved));
-	want = sdx_crc32c(want, &zero, sizeof(zero));	/* dt_checksum as 0 */
+	want = dx_csum(dir, b, count_off, cl->count, t);
 	if (t->dt_checksum != want)
 		return sdx_err(-EUCLEAN, "directory inode %u block %llu: htree "
 			       "checksum 0x%08x, expected 0x%08x", dir->ino,
@@ -507,24 +522,29 @@ static int dx_descend(struct sdx_inode *dir, uint64_t nblocks,
 	return 0;
 }
 
-/*
- * Look @name up through the index of an htree directory: hash it, follow
- * the index to its leaf, and on to the next leaves while they continue
- * the same hash.  Return: 0, -ENOENT, -EUCLEAN, or -EOPNOTSUPP for a hash
- * this code does not know (then the caller walks every block).
- */
-static int dx_find(struct sdx_inode *dir, const char *name, size_t len,
-		   struct find_ctx *c)
-{
+/* The path from the root of an htree to the leaf a hash maps to. */
+struct dx_path {
 	struct dx_frame frames[DX_MAX_LEVELS];
-	const struct dx_root *root;
-	uint64_t nblocks = 0, leaf, pblk;
-	unsigned version, levels, level;
+	unsigned levels;
 	uint32_t hash;
-	int err = dir_blocks(dir, &nblocks);
+	uint64_t nblocks;
+	uint64_t leaf;			/* logical block */
+};
+
+/*
+ * Hash @name and follow the index to its leaf.  Return: 0, -EUCLEAN, or
+ * -EOPNOTSUPP for a hash this code does not know.
+ */
+static int dx_probe(struct sdx_inode *dir, const char *name, size_t len,
+		    struct dx_path *p)
+{
+	const struct dx_root *root;
+	uint64_t pblk;
+	unsigned version;
+	int err = dir_blocks(dir, &p->nblocks);
 
 	if (!err)
-		err = dx_load(dir, 0, nblocks, BLOCK_DX_ROOT, &frames[0]);
+		err = dx_load(dir, 0, p->nblocks, BLOCK_DX_ROOT, &p->frames[0]);
 	if (!err)
 		err = dir_pblk(dir, 0, &pblk);
 	if (err)
@@ -535,27 +555,56 @@ static int dx_find(struct sdx_inode *dir, const char *name, size_t len,
 	version = root->info.hash_version;
 	if (version <= DX_HASH_TEA && dir->fs->is_unsigned_hash)
 		version += DX_HASH_LEGACY_UNSIGNED;
-	levels = root->info.indirect_levels;	/* checked by check_dx */
-	err = sdx_dirhash(dir->fs, version, name, len, &hash);
+	p->levels = root->info.indirect_levels;	/* checked by check_dx */
+	err = sdx_dirhash(dir->fs, version, name, len, &p->hash);
 	if (err)
 		return err;
-	frames[0].at = dx_search(&frames[0], hash);
-	err = dx_descend(dir, nblocks, frames, 0, levels, hash, false, &leaf);
+	p->frames[0].at = dx_search(&p->frames[0], p->hash);
+	return dx_descend(dir, p->nblocks, p->frames, 0, p->levels, p->hash,
+			  false, &p->leaf);
+}
+
+/* Step to the next leaf if it continues the hash.  Return: 1 moved,
+ * 0 no such leaf, or -errno. */
+static int dx_next_leaf(struct sdx_inode *dir, struct dx_path *p)
+{
+	struct dx_frame *f = p->frames;
+	unsigned level;
+	int err;
+
+	for (level = p->levels; f[level].at + 1 >= f[level].count; level--)
+		if (level == 0)
+			return 0;
+	f[level].at++;
+	if ((f[level].entries[f[level].at].hash & ~1u) != p->hash)
+		return 0;
+	err = dx_descend(dir, p->nblocks, f, level, p->levels, p->hash, true,
+			 &p->leaf);
+	return err ? err : 1;
+}
+
+/*
+ * Look @name up through the index of an htree directory: its leaf, and
+ * the next leaves while they continue the same hash.  Return: 0, -ENOENT,
+ * -EUCLEAN, or -EOPNOTSUPP (then the caller walks every block).
+ */
+static int dx_find(struct sdx_inode *dir, const char *name, size_t len,
+		   struct find_ctx *c)
+{
+	struct dx_path p;
+	int err = dx_probe(dir, name, len, &p);
+
 	c->name = name;
 	c->len = len;
 	while (!err) {
-		err = walk_range(dir, leaf, leaf + 1, find_fn, c);
+		err = walk_range(dir, p.leaf, p.leaf + 1, find_fn, c);
 		if (err)
 			return err < 0 ? err : 0;
-		for (level = levels; frames[level].at + 1 >= frames[level].count;
-		     level--)
-			if (level == 0)
-				return -ENOENT;
-		frames[level].at++;
-		if ((frames[level].entries[frames[level].at].hash & ~1u) != hash)
+		err = dx_next_leaf(dir, &p);
+		if (err == 0)
 			return -ENOENT;
-		err = dx_descend(dir, nblocks, frames, level, levels, hash, true,
-				 &leaf);
+		if (err == 1)
+			err = 0;
 	}
 	return err;
 }
@@ -566,18 +615,30 @@ static bool is_dot_or_dotdot(const char *name, size_t len)
 	       (len == 2 && name[0] == '.' && name[1] == '.');
 }
 
+/* Is @name found through @dir's index?  ("." and ".." live in block 0,
+ * outside it; without dir_index the flag is not honoured, as in ext4.) */
+static bool uses_index(const struct sdx_inode *dir, const char *name,
+		       size_t len)
+{
+	return is_indexed(dir) && !is_dot_or_dotdot(name, len) &&
+	       (dir->fs->feature_compat & EXT4_FEATURE_COMPAT_DIR_INDEX);
+}
+
+/* Find @name through the index where there is one, else block by block. */
+static int lookup(struct sdx_inode *dir, const char *name, size_t len,
+		  struct find_ctx *c)
+{
+	int err = uses_index(dir, name, len) ? dx_find(dir, name, len, c) :
+		  -EOPNOTSUPP;
+
+	return err == -EOPNOTSUPP ? find(dir, name, len, c) : err;
+}
+
 int sdx_dir_lookup(struct sdx_inode *dir, const char *name, size_t len,
 		   uint32_t *ino, uint8_t *ftype)
 {
 	struct find_ctx c;
-	int err = -EOPNOTSUPP;
-
-	/* "." and ".." live in block 0, outside the index */
-	if (is_indexed(dir) && !is_dot_or_dotdot(name, len) &&
-	    (dir->fs->feature_compat & EXT4_FEATURE_COMPAT_DIR_INDEX))
-		err = dx_find(dir, name, len, &c);
-	if (err == -EOPNOTSUPP)
-		err = find(dir, name, len, &c);
+	int err = lookup(dir, name, len, &c);
 
 	if (err)
 		return err;
@@ -600,6 +661,22 @@ static void block_done(struct sdx_handle *h, struct sdx_inode *dir,
 		       uint64_t pblk, uint8_t *b)
 {
 	set_leaf_csum(dir, b);
+	sdx_journal_dirty_metadata(h, pblk);
+}
+
+/* The htree root after a change of its ".." record: the dx_tail checksum
+ * (its count and limit were checked when it was read). */
+static void root_done(struct sdx_handle *h, struct sdx_inode *dir,
+		      uint64_t pblk, uint8_t *b)
+{
+	const struct dx_countlimit *cl = (const void *)(b + DX_ROOT_COUNT);
+
+	if (dir->fs->has_csum) {
+		struct dx_tail *t = (struct dx_tail *)(b + DX_ROOT_COUNT +
+			cl->limit * sizeof(struct dx_entry));
+
+		t->dt_checksum = dx_csum(dir, b, DX_ROOT_COUNT, cl->count, t);
+	}
 	sdx_journal_dirty_metadata(h, pblk);
 }
 
@@ -741,6 +818,19 @@ int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
 
 	if (len == 0 || len > EXT4_NAME_LEN)
 		return sdx_err(-ENAMETOOLONG, "name of %zu bytes", len);
+	if (uses_index(dir, name, len)) {
+		/* the leaf its hash maps to keeps the index valid */
+		struct dx_path p;
+
+		err = dx_probe(dir, name, len, &p);
+		if (!err)
+			err = walk_range(dir, p.leaf, p.leaf + 1, space_fn, &c);
+		if (err == WALK_STOP)
+			goto out_put;
+		if (err && err != -EOPNOTSUPP)
+			return err;
+		/* no room there: no leaf split here, fall back to linear */
+	}
 	err = prepare_change(h, dir);
 	if (!err)
 		err = dir_blocks(dir, &nblocks);
@@ -757,6 +847,7 @@ int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
 			return err;
 		c.pos.off = 0;
 	}
+out_put:
 	err = block_write(h, &c.pos, &b);
 	if (err)
 		return err;
@@ -765,15 +856,14 @@ int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
 	return 0;
 }
 
-/* Find @name for a change: the block's writable copy and the record. */
+/* Find @name for a change: the block's writable copy and the record.
+ * Removing or retargeting a record leaves an htree index valid. */
 static int find_for_change(struct sdx_handle *h, struct sdx_inode *dir,
 			   const char *name, size_t len, struct find_ctx *c,
 			   uint8_t **b)
 {
-	int err = prepare_change(h, dir);
+	int err = lookup(dir, name, len, c);
 
-	if (!err)
-		err = find(dir, name, len, c);
 	if (!err)
 		err = block_write(h, &c->pos, b);
 	return err;
@@ -818,7 +908,10 @@ int sdx_dir_retarget(struct sdx_handle *h, struct sdx_inode *dir,
 	de = (struct ext4_dir_entry_2 *)(b + c.pos.off);
 	de->inode = ino;
 	de->file_type = ftype;
-	block_done(h, dir, c.pos.pblk, b);
+	if (c.pos.kind == BLOCK_DX_ROOT)	/* ".." of an htree */
+		root_done(h, dir, c.pos.pblk, b);
+	else
+		block_done(h, dir, c.pos.pblk, b);
 	return 0;
 }
 

@@ -207,17 +207,39 @@ static void expect_names(struct sdx_fs *fs, const char *path,
 	free(seen);
 }
 
+static ino_t stat_ino(struct sdx_fs *fs, const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(sdx_stat(fs, path, &st), 0);
+	return st.st_ino;
+}
+
+/* Is /h (or @path) still an htree, as debugfs sees it? */
+static void expect_indexed(const char *path)
+{
+	char *out = tu_capture("debugfs -R 'htree %s' %s 2>&1 | head -3",
+			       path, dev);
+
+	if (!strstr(out, "Root node dump"))
+		fail_msg("%s is no longer indexed:\n%s", path, out);
+	free(out);
+}
+
 /*
  * e2fsck -D indexes /h; check the index is what the test wants (@expect in
- * debugfs' htree dump), find every name through it, then change the
- * directory and check e2fsck and debugfs agree with the result.
+ * debugfs' htree dump), find every name through it, change records in
+ * place (the index stays, e2fsck checks it), move the directory (its ".."
+ * in the root changes), then add names (which may turn it linear) and
+ * check e2fsck and debugfs agree with the result.
  */
 static void check_indexed_dir(const char *prefix, unsigned n,
 			      const char *expect)
 {
-	char name[512], *out;
+	char name[512], other[512], *out;
 	struct sdx_fs *fs;
 	struct stat st;
+	ino_t moved;
 	int fd;
 
 	tu_sh("e2fsck -fyD %s >/dev/null 2>&1", dev);
@@ -235,8 +257,7 @@ static void check_indexed_dir(const char *prefix, unsigned n,
 			fail_msg("stat %s through the htree: %s", name,
 				 sdx_strerror_detail());
 	}
-	assert_int_equal(sdx_stat(fs, "/h/..", &st), 0);
-	assert_int_equal(st.st_ino, 2);
+	assert_int_equal(stat_ino(fs, "/h/.."), 2);
 	snprintf(name, sizeof(name), "/h/%s%u", prefix, n);
 	assert_int_equal(sdx_stat(fs, name, &st), -1);
 	assert_int_equal(errno, ENOENT);
@@ -244,23 +265,34 @@ static void check_indexed_dir(const char *prefix, unsigned n,
 
 	fs = mount_dev(0);
 	expect_names(fs, "/h", prefix, n);
-	fd = sdx_open(fs, "/h/added", O_CREAT | O_RDWR, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(sdx_close(fs, fd), 0);
 	snprintf(name, sizeof(name), "/h/%s%u", prefix, 5u);
 	assert_int_equal(sdx_unlink(fs, name), 0);
 	snprintf(name, sizeof(name), "/h/%s%u", prefix, 6u);
-	assert_int_equal(sdx_rename(fs, name, "/h/renamed"), 0);
+	snprintf(other, sizeof(other), "/h/%s%u", prefix, 7u);
+	moved = stat_ino(fs, name);
+	assert_int_equal(sdx_rename(fs, name, other), 0);
+	assert_int_equal(sdx_mkdir(fs, "/p", 0755), 0);
+	assert_int_equal(sdx_rename(fs, "/h", "/p/h"), 0);
+	assert_int_equal(stat_ino(fs, "/p/h/.."), stat_ino(fs, "/p"));
 	assert_int_equal(sdx_unmount(fs), 0);
-	assert_true(tu_fsck_clean(dev));
+	assert_true(tu_fsck_clean(dev));	/* e2fsck checks the htree */
+	expect_indexed("p/h");
 
-	fs = mount_dev(SDX_MOUNT_RDONLY);
+	fs = mount_dev(0);
+	snprintf(other, sizeof(other), "/p/h/%s%u", prefix, 7u);
+	assert_int_equal(stat_ino(fs, other), moved);
+	snprintf(name, sizeof(name), "/p/h/%s%u", prefix, 6u);
 	assert_int_equal(sdx_stat(fs, name, &st), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(sdx_stat(fs, "/h/renamed", &st), 0);
+	fd = sdx_open(fs, "/p/h/added", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	snprintf(name, sizeof(name), "/p/h/%s%u", prefix, 8u);
+	assert_int_equal(sdx_rename(fs, name, "/p/h/renamed"), 0);
 	assert_int_equal(sdx_unmount(fs), 0);
-	out = tu_capture("debugfs -R 'ls h' %s 2>/dev/null | tr -s ' ' '\\n' "
-			 "| grep -c -e '^added$' -e '^renamed$'", dev);
+	assert_true(tu_fsck_clean(dev));
+	out = tu_capture("debugfs -R 'ls p/h' %s 2>/dev/null | tr -s ' ' "
+			 "'\\n' | grep -c -e '^added$' -e '^renamed$'", dev);
 	assert_int_equal(atoi(out), 2);
 	free(out);
 }
