@@ -165,8 +165,12 @@ int crash_log_read(const char *path, struct crash_log *log, char *why,
 		line[strcspn(line, "\n")] = 0;
 		if (sscanf(line, "S %u", &k) == 1)
 			log->started = k > log->started ? k : log->started;
-		else if (sscanf(line, "E %u %d", &k, &d) == 2 && d)
-			log->durable = k > log->durable ? k : log->durable;
+		else if (sscanf(line, "E %u %d", &k, &d) == 2) {
+			log->ended = k > log->ended ? k : log->ended;
+			if (d)
+				log->durable = k > log->durable ? k
+								: log->durable;
+		}
 		else if (sscanf(line, "R %llu %llu %llu %127s", &a, &b, &c,
 				name) == 4)
 			ret = add_record(log, name, a, b, c);
@@ -461,6 +465,34 @@ static void check_records(struct report *rep, struct sdx_fs *fs,
 	free(got);
 }
 
+/*
+ * A write in flight at the crash (started, not returned) is no atomic step
+ * (POSIX does not make pwrite atomic across a crash, nor does ext4: a long
+ * write commits in pieces when something else forces a commit), so the
+ * state before it, with the written file at any size between its sizes
+ * before and after and any content, is a prefix too.  Return: true and
+ * *@loose when operation @k is such a write.
+ */
+static bool write_in_flight(const struct crash_oracle *o,
+			    const struct crash_log *log, unsigned k,
+			    struct crash_loose *loose)
+{
+	const struct crash_entry *before, *after;
+
+	if (k == 0 || k > o->nr_ops || log->ended >= k ||
+	    sscanf(o->descs[k], "write %127s", loose->path) != 1)
+		return false;
+	before = crash_state_find(&o->states[k - 1], loose->path);
+	after = crash_state_find(&o->states[k], loose->path);
+	if (!before || !after)
+		return false;
+	loose->min_size = before->size < after->size ? before->size
+						     : after->size;
+	loose->max_size = before->size < after->size ? after->size
+						     : before->size;
+	return true;
+}
+
 /* (2) the state: some prefix in [durable, started]. */
 static void check_state(struct report *rep, const struct crash_oracle *o,
 			const struct crash_log *log,
@@ -469,11 +501,13 @@ static void check_state(struct report *rep, const struct crash_oracle *o,
 	unsigned lo = log->durable, hi = log->started, k, best = lo;
 	size_t nr, best_nr = (size_t)-1;
 	char diff[600], best_diff[600] = "";
+	struct crash_loose loose;
 
 	if (hi > o->nr_ops)
 		hi = o->nr_ops;
 	for (k = lo; k <= hi; k++) {
-		nr = crash_state_diff(got, &o->states[k], diff, sizeof(diff));
+		nr = crash_state_diff(got, &o->states[k], NULL, diff,
+				      sizeof(diff));
 		if (nr == 0)
 			return;
 		if (nr <= best_nr) {
@@ -482,6 +516,10 @@ static void check_state(struct report *rep, const struct crash_oracle *o,
 			snprintf(best_diff, sizeof(best_diff), "%s", diff);
 		}
 	}
+	if (write_in_flight(o, log, hi, &loose) && hi - 1 >= lo &&
+	    crash_state_diff(got, &o->states[hi - 1], &loose, diff,
+			     sizeof(diff)) == 0)
+		return;
 	tell(rep, "the state is after no prefix of ops %u..%u (durable "
 	     "through op %u); nearest: after op %u (%s), %zu differences, "
 	     "first: %s", lo, hi, lo, best, best ? o->descs[best] : "mount",

@@ -123,9 +123,25 @@ int crash_array_grow(void *arr, size_t *max, size_t need, size_t elem);
 int crash_state_log(int fd, unsigned k, const struct crash_state *st);
 /* Read the entry lines that follow an "O" line, up to ".", into @st. */
 int crash_state_parse(FILE *f, struct crash_state *st);
-/* Number of differing entries; the first difference in words in @diff. */
+/* The entry of @path in @st, or NULL. */
+const struct crash_entry *crash_state_find(const struct crash_state *st,
+					   const char *path);
+
+/* A file of no fixed size or content: the one a write in flight changes. */
+struct crash_loose {
+	char path[128];
+	uint64_t min_size, max_size;
+};
+
+/*
+ * crash_state_diff - compare a recovered state with an oracle state
+ * @loose: if not NULL, its file matches with any size in its range and
+ *         any content
+ * Return: the number of differing entries; the first in words in @diff.
+ */
 size_t crash_state_diff(const struct crash_state *got,
-			const struct crash_state *want, char *diff,
+			const struct crash_state *want,
+			const struct crash_loose *loose, char *diff,
 			size_t diff_len);
 
 /* ---- crash_check.c ---- */
@@ -144,6 +160,7 @@ struct crash_oracle {
 /* What the crash run logged before it stopped. */
 struct crash_log {
 	unsigned started, durable;	/* last op started, last durable op */
+	unsigned ended;			/* last op that returned */
 	bool is_finished;		/* "N" seen */
 	char error[512];		/* "X": why the workload stopped */
 	struct crash_record *records;

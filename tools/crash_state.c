@@ -332,8 +332,26 @@ static void tell_difference(const struct crash_entry *g,
 			 (unsigned long long)w->hash);
 }
 
+const struct crash_entry *crash_state_find(const struct crash_state *st,
+					   const char *path)
+{
+	const struct crash_entry key = { .path = (char *)path };
+
+	return bsearch(&key, st->entries, st->nr, sizeof(key), entry_cmp);
+}
+
+static bool is_same(const struct crash_entry *g, const struct crash_entry *w,
+		    const struct crash_loose *loose)
+{
+	if (loose && strcmp(g->path, loose->path) == 0)
+		return g->mode == w->mode && g->size >= loose->min_size &&
+		       g->size <= loose->max_size;
+	return g->mode == w->mode && g->size == w->size && g->hash == w->hash;
+}
+
 size_t crash_state_diff(const struct crash_state *got,
-			const struct crash_state *want, char *diff,
+			const struct crash_state *want,
+			const struct crash_loose *loose, char *diff,
 			size_t diff_len)
 {
 	size_t i = 0, j = 0, nr = 0;
@@ -346,8 +364,7 @@ size_t crash_state_diff(const struct crash_state *got,
 							   : NULL;
 
 		c = !g ? 1 : !w ? -1 : strcmp(g->path, w->path);
-		if (c == 0 && g->mode == w->mode && g->size == w->size &&
-		    g->hash == w->hash) {
+		if (c == 0 && is_same(g, w, loose)) {
 			i++;
 			j++;
 			continue;
