@@ -412,7 +412,11 @@ static int grow_root(struct sdx_handle *h, struct sdx_inode *inode)
 	return sdx_inode_mark_dirty(h, inode);
 }
 
-/* Split full node @l (not the root) in halves; its parent has room. */
+/*
+ * Split full node @l (not the root); its parent has room.  In halves, or,
+ * when the path runs through the node's last entry (appending), only that
+ * entry moves, so files that grow at the end get full nodes (as ext4 does).
+ */
 static int split_node(struct sdx_handle *h, struct ext_path *path, int l)
 {
 	struct ext4_extent_header *eh, *neh;
@@ -429,7 +433,8 @@ static int split_node(struct sdx_handle *h, struct ext_path *path, int l)
 	if (err)
 		return err;
 	eh = path->lv[l].eh;
-	keep = eh->eh_entries / 2;
+	keep = path->lv[l].idx == eh->eh_entries - 1 ? eh->eh_entries - 1u :
+						       eh->eh_entries / 2u;
 	move = eh->eh_entries - keep;
 	neh = b;
 	*neh = (struct ext4_extent_header){ .eh_magic = EXT4_EXT_MAGIC,

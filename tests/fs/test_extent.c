@@ -285,6 +285,34 @@ static void test_random_unwritten_ops_match_model(void **state)
 	unlink(img);
 }
 
+/* Extents appended in order fill their nodes; e2fsck sees no waste. */
+static void test_appended_extents_fill_their_nodes(void **state)
+{
+	const char *img = tu_path("extent-append.img");
+	uint64_t *model = calloc(NLBLK, sizeof(*model)), data;
+	struct ctx c;
+	char *out;
+
+	(void)state;
+	tu_mkfs(img, 32u << 20);
+	begin(&c, img);
+	new_file(&c);
+	for (uint64_t l = 0; l < 4000; l += 2)
+		map_one(&c, model, l);
+	data = 2000;
+	/* 2000 extents: 6 leaves of up to 340 and one index block */
+	assert_int_equal(root_header(c.inode)->eh_depth, 2);
+	assert_int_equal(sdx_inode_blocks512(c.inode) / 8 - data, 7);
+	check_model(c.inode, model);
+	set_size_and_link(&c, img, 4000 * SDX_BLOCK_SIZE, "append");
+	out = tu_capture("e2fsck -fn '%s' 2>&1; echo status=$?", img);
+	if (strstr(out, "could be") || !strstr(out, "status=0"))
+		fail_msg("e2fsck:\n%s", out);
+	free(out);
+	free(model);
+	unlink(img);
+}
+
 static void expect_map(struct sdx_inode *inode, uint64_t lblk, uint64_t pblk,
 		       uint64_t len, unsigned flags)
 {
@@ -621,6 +649,7 @@ int main(void)
 			test_10k_extents_depth_2_random_remove_matches_model),
 		cmocka_unit_test(test_unwritten_conversion_splits_and_merges),
 		cmocka_unit_test(test_random_unwritten_ops_match_model),
+		cmocka_unit_test(test_appended_extents_fill_their_nodes),
 		cmocka_unit_test(test_corrupt_extent_nodes_refused),
 		cmocka_unit_test(test_block_mapped_file_reads_back),
 		cmocka_unit_test(test_crash_at_any_drain_leaves_a_valid_tree),
