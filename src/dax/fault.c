@@ -479,7 +479,10 @@ static void segv_handler(int sig, siginfo_t *si, void *ctx)
 	enum dax_fault_result r = DAX_FAULT_FOREIGN;
 	uint64_t pg;
 
-	if (si->si_code > 0)
+	/* Our pages are always mapped, at least PROT_NONE: an address that
+	 * is not mapped at all (SEGV_MAPERR) was never, or is no longer,
+	 * ours; so is a signal somebody sent. */
+	if (si->si_code == SEGV_ACCERR)
 		m = sdx_dax_lookup(si->si_addr, &pg);
 	if (m) {
 		r = sdx_dax_fault(m, pg, access_is_write(ctx, m, pg));

@@ -578,7 +578,7 @@ static void populate(struct dax_mapping *m)
 	pthread_rwlock_unlock(&m->life);
 }
 
-static int unmap_range(uint8_t *addr, uint64_t len);
+static void unmap_range(uint8_t *addr, uint64_t len);
 
 int sdx_dax_mmap(const struct sdx_dax_file *file, void *addr, size_t len,
 		 int prot, int flags, uint64_t off, void **out)
@@ -634,11 +634,27 @@ out_free:
 
 /* ---- munmap ---- */
 
-static int unmap_range(uint8_t *addr, uint64_t len)
+/* Unmap pages [s, e) of @m that are still its own (a GONE page's address
+ * may belong to a mapping made over it since).  state_lock held. */
+static void gone_locked(struct dax_mapping *m, uint64_t s, uint64_t e)
 {
-	struct dax_mapping **dead = NULL;
-	size_t nr_dead = 0;
-	int err = 0;
+	for (uint64_t i = s, r; i < e;) {
+		while (i < e && page_state(m, i) == PS_GONE)
+			i++;
+		for (r = i; i < e && page_state(m, i) != PS_GONE; i++)
+			;
+		if (r == i)
+			break;
+		munmap(m->base + r * PS, (i - r) * PS);
+		alias_clear(m->file.dev, m->base + r * PS, (i - r) * PS);
+		set_states(m, r, i - r, PS_GONE);
+		m->live -= i - r;
+	}
+}
+
+static void unmap_range(uint8_t *addr, uint64_t len)
+{
+	struct dax_mapping *dead = NULL;	/* linked by host_next */
 
 	pthread_rwlock_wrlock(&registry_lock);
 	for (size_t i = 0; i < nr_maps; i++) {
@@ -656,41 +672,26 @@ static int unmap_range(uint8_t *addr, uint64_t len)
 		/* Data of non-synchronous mappings stays owed to fsync. */
 		if (writeback_locked(m, s, e - s, false))
 			sdx_dev_drain(m->file.dev);
-		munmap(m->base + s * PS, (e - s) * PS);
-		alias_clear(m->file.dev, m->base + s * PS, (e - s) * PS);
-		for (uint64_t p = s; p < e; p++)
-			m->live -= page_state(m, p) != PS_GONE;
-		set_states(m, s, e - s, PS_GONE);
+		gone_locked(m, s, e);
 		pthread_mutex_unlock(&m->state_lock);
 		if (m->live)
 			continue;
 		registry_remove(m);
 		i--;	/* the last entry moved here */
-		{
-			struct dax_mapping **p = realloc(dead, (nr_dead + 1) *
-							 sizeof(*p));
-
-			if (!p) {
-				/* Cannot free it now; it stays harmless. */
-				err = -ENOMEM;
-				continue;
-			}
-			dead = p;
-			dead[nr_dead++] = m;
-		}
+		m->host_next = dead;
+		dead = m;
 	}
 	pthread_rwlock_unlock(&registry_lock);
-	for (size_t i = 0; i < nr_dead; i++) {
-		struct dax_mapping *m = dead[i];
+	while (dead) {
+		struct dax_mapping *m = dead;
 
+		dead = m->host_next;
 		pthread_rwlock_wrlock(&m->life);	/* faults in flight */
 		pthread_rwlock_unlock(&m->life);
 		if (m->file.ops->put)
 			m->file.ops->put(m->file.host);
 		mapping_free(m);
 	}
-	free(dead);
-	return err;
 }
 
 int sdx_munmap(void *addr, size_t len)
@@ -700,7 +701,8 @@ int sdx_munmap(void *addr, size_t len)
 		return (int)sdx_errno_ret(sdx_err(-EINVAL, "munmap: address "
 						  "%p or length %zu invalid",
 						  addr, len));
-	return (int)sdx_errno_ret(unmap_range(addr, len));
+	unmap_range(addr, len);
+	return 0;
 }
 
 /* ---- msync, fsync writeback, invalidate, prefault ---- */

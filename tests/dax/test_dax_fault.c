@@ -837,6 +837,34 @@ static void test_partial_munmap_keeps_the_rest(void **state)
 	fake_free(f);
 }
 
+static void test_map_fixed_replaces_part_of_a_mapping(void **state)
+{
+	struct fake *f = fake_new(8 * PS), *g = fake_new(2 * PS);
+	struct sdx_dax_file file = { &fake_ops, g, dev, O_RDWR };
+	uint8_t *p;
+	void *q;
+
+	(void)state;
+	set_config(1, 0, false);
+	g->next_free = 100;			/* its own device blocks */
+	p = fake_map(f, 8 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, O_RDWR);
+	p[2 * PS] = 'f';
+	assert_int_equal(sdx_dax_mmap(&file, p + 2 * PS, 2 * PS,
+				      PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_FIXED, 0, &q), 0);
+	assert_ptr_equal(q, p + 2 * PS);
+	assert_int_equal(p[2 * PS], 0);		/* g's hole, not f's page */
+	p[2 * PS] = 'g';
+	assert_int_equal(block_of(g, 0)[0], 'g');
+	assert_int_equal(block_of(f, 2)[0], 'f');
+	p[7 * PS] = 7;				/* f's mapping goes on */
+	assert_int_equal(block_of(f, 7)[0], 7);
+	assert_int_equal(sdx_munmap(p, 8 * PS), 0);	/* both */
+	assert_int_equal(f->puts + g->puts, 2);
+	fake_free(f);
+	fake_free(g);
+}
+
 /* ---- child processes: fresh signal dispositions ---- */
 
 static sigjmp_buf segv_jmp;
@@ -963,6 +991,7 @@ int main(int argc, char **argv)
 			test_sequential_faults_keep_few_kernel_mappings),
 		cmocka_unit_test(test_kernel_mappings_stay_under_budget),
 		cmocka_unit_test(test_partial_munmap_keeps_the_rest),
+		cmocka_unit_test(test_map_fixed_replaces_part_of_a_mapping),
 		cmocka_unit_test(test_foreign_segv_reaches_previous_handler),
 		cmocka_unit_test(test_sigbus_default_action_kills),
 	};
