@@ -48,8 +48,11 @@ static inline uint8_t page_state(const struct dax_mapping *m, uint64_t pg)
 	return __atomic_load_n(&m->state[pg], __ATOMIC_RELAXED);
 }
 
-/* What sdx_dax_fault() made of an access. */
-enum dax_fault_result { DAX_FAULT_DONE, DAX_FAULT_SIGBUS, DAX_FAULT_FOREIGN };
+/* What sdx_dax_fault() made of an access: resolved; resolved already (the
+ * page allows the access: another thread was first, or the kernel's
+ * protection differs from ours); SIGBUS; not ours to resolve. */
+enum dax_fault_result { DAX_FAULT_DONE, DAX_FAULT_RACED, DAX_FAULT_SIGBUS,
+			DAX_FAULT_FOREIGN };
 
 /* ---- mapping.c ---- */
 

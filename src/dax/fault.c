@@ -382,7 +382,7 @@ enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
 	    !(m->prot & (is_write ? PROT_WRITE : PROT_READ | PROT_EXEC)))
 		return DAX_FAULT_FOREIGN;
 	if (is_write ? st == PS_RW || st == PS_COW : st != PS_NONE)
-		return DAX_FAULT_DONE;	/* another thread resolved it */
+		return DAX_FAULT_RACED;
 	if (sdx_dax_check_budget())
 		return sigbus(0, pgoff);
 	lock = ops->invalidate_lock(m->file.host);
@@ -416,6 +416,43 @@ static bool access_is_write(const ucontext_t *uc, const struct dax_mapping *m,
 	(void)uc;
 	return page_state(m, pg) != PS_NONE;
 #endif
+}
+
+/* An instruction fetch from a mapping without PROT_EXEC is not ours. */
+static bool is_forbidden_fetch(const ucontext_t *uc,
+			       const struct dax_mapping *m)
+{
+#if defined(__x86_64__)
+	return (uc->uc_mcontext.gregs[REG_ERR] & 0x10) &&
+	       !(m->prot & PROT_EXEC);
+#else
+	(void)uc;
+	(void)m;
+	return false;
+#endif
+}
+
+/*
+ * A fault on a page whose state already allows the access is a race with
+ * another thread, resolved by the time the access repeats.  The same
+ * address faulting so again and again means the kernel's protection is not
+ * ours (the application changed it): not ours to resolve.
+ */
+static enum dax_fault_result check_race(enum dax_fault_result r,
+					const void *addr)
+{
+	static _Thread_local const void *raced_addr;
+	static _Thread_local unsigned raced_count;
+
+	if (r != DAX_FAULT_RACED) {
+		raced_addr = NULL;
+		return r;
+	}
+	if (raced_addr != addr) {
+		raced_addr = addr;
+		raced_count = 0;
+	}
+	return ++raced_count > 8 ? DAX_FAULT_FOREIGN : r;
 }
 
 /* Not ours: what would have happened without syncdax. */
@@ -485,7 +522,10 @@ static void segv_handler(int sig, siginfo_t *si, void *ctx)
 	if (si->si_code == SEGV_ACCERR)
 		m = sdx_dax_lookup(si->si_addr, &pg);
 	if (m) {
-		r = sdx_dax_fault(m, pg, access_is_write(ctx, m, pg));
+		r = is_forbidden_fetch(ctx, m) ? DAX_FAULT_FOREIGN :
+		    check_race(sdx_dax_fault(m, pg,
+					     access_is_write(ctx, m, pg)),
+			       si->si_addr);
 		sdx_dax_unlock(m);
 	}
 	if (r == DAX_FAULT_SIGBUS)

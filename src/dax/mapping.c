@@ -561,6 +561,11 @@ static int reserve(void *addr, uint64_t len, int flags, uint64_t off,
 	return 0;
 }
 
+static bool fault_resolved(enum dax_fault_result r)
+{
+	return r == DAX_FAULT_DONE || r == DAX_FAULT_RACED;
+}
+
 /* MAP_POPULATE: map what is allocated; never allocate. */
 static void populate(struct dax_mapping *m)
 {
@@ -569,11 +574,11 @@ static void populate(struct dax_mapping *m)
 	pthread_rwlock_rdlock(&m->life);
 	for (uint64_t pg = 0; pg < m->npages; pg++)
 		if (page_state(m, pg) == PS_NONE &&
-		    sdx_dax_fault(m, pg, false) != DAX_FAULT_DONE)
+		    !fault_resolved(sdx_dax_fault(m, pg, false)))
 			break;	/* end of file */
 	for (uint64_t pg = 0; writable && pg < m->npages; pg++)
 		if (page_state(m, pg) == PS_RO &&
-		    sdx_dax_fault(m, pg, true) != DAX_FAULT_DONE)
+		    !fault_resolved(sdx_dax_fault(m, pg, true)))
 			break;
 	pthread_rwlock_unlock(&m->life);
 }

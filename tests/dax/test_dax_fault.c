@@ -885,7 +885,7 @@ static int child_chain(void)
 	struct sigaction sa;
 	volatile uint8_t *q;
 	struct fake *f;
-	uint8_t *p;
+	uint8_t *p, *w;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsegv;
@@ -910,6 +910,16 @@ static int child_chain(void)
 	}
 	if (segv_addr != p + PS)
 		return 7;
+	/* Ours, but the application took the write permission away. */
+	w = fake_map(f, PS, PROT_READ | PROT_WRITE, MAP_SHARED, O_RDWR);
+	w[0] = 1;
+	mprotect(w, PS, PROT_READ);
+	if (sigsetjmp(segv_jmp, 1) == 0) {
+		w[1] = 1;
+		return 8;
+	}
+	if (segv_addr != w + 1)
+		return 9;
 	teardown(NULL);
 	return 0;
 }
