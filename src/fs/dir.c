@@ -18,19 +18,22 @@
  * dx_tail), every index count and target, and every record (rec_len,
  * name_len, inode number, bounds) is checked before it is used.
  *
- * Writing an htree directory keeps the index valid where no index block
- * has to change: a record is removed or retargeted in place (".." in the
- * root with the root's dx_tail checksum), and a new name goes into the leaf
- * its hash maps to when that leaf has room.  When it has not, no leaf is
- * split: EXT4_INDEX_FL is cleared and the index blocks are rewritten as
- * empty linear blocks (with tails), as ext4 itself falls back to a linear
- * directory; the result is a valid linear directory e2fsck accepts.
- * States of a directory:
+ * Writing an htree directory maintains the index as ext4 does: a record is
+ * removed or retargeted in place (".." in the root with the root's dx_tail
+ * checksum); a new name goes into the leaf its hash maps to, and a full
+ * leaf is split by hash (the upper half, size-wise, to a new leaf, indexed
+ * after it with bit 0 set when it continues the same hash), full index
+ * nodes are split and a level is added below a full root.  A one-block
+ * linear directory that needs a second block becomes an htree (with
+ * dir_index).  Only when the index cannot grow (two levels full without
+ * largedir) or uses a hash this code does not know, EXT4_INDEX_FL is
+ * cleared and the index blocks rewritten as empty linear blocks, as ext4
+ * itself falls back to a linear directory.  States of a directory:
  *
+ *   LINEAR (1 block) --add needing a block, dir_index--> INDEXED
  *   LINEAR --add/remove/retarget--> LINEAR
- *   INDEXED --lookup/iterate/remove/retarget/add into a leaf with room-->
- *           INDEXED
- *   INDEXED --add, its leaf full (unindex first)--> LINEAR
+ *   INDEXED --lookup/iterate/remove/retarget/add (splits)--> INDEXED
+ *   INDEXED --add, index full or unknown hash (unindex first)--> LINEAR
  *
  * Invariants:
  *   (1) Under metadata_csum every leaf block ends in a tail whose checksum
@@ -42,6 +45,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -452,7 +456,9 @@ static int find(struct sdx_inode *dir, const char *name, size_t len,
 struct dx_frame {
 	const struct dx_entry *entries;	/* entries[0].hash is count/limit */
 	unsigned count;
+	unsigned limit;
 	unsigned at;			/* the entry followed */
+	uint64_t lblk;			/* the index block */
 };
 
 /* Read and check the index block @lblk of kind @kind into @f. */
@@ -478,6 +484,8 @@ static int dx_load(struct sdx_inode *dir, uint64_t lblk, uint64_t nblocks,
 	f->entries = (const struct dx_entry *)(b + (kind == BLOCK_DX_ROOT ?
 			DX_ROOT_COUNT : DX_NODE_COUNT));
 	f->count = ((const struct dx_countlimit *)f->entries)->count;
+	f->limit = ((const struct dx_countlimit *)f->entries)->limit;
+	f->lblk = lblk;
 	for (unsigned i = 0; i < f->count; i++)
 		if (f->entries[i].block == 0 || f->entries[i].block >= nblocks)
 			return sdx_err(-EUCLEAN, "directory inode %u block %llu:"
@@ -526,6 +534,7 @@ static int dx_descend(struct sdx_inode *dir, uint64_t nblocks,
 struct dx_path {
 	struct dx_frame frames[DX_MAX_LEVELS];
 	unsigned levels;
+	unsigned version;		/* DX_HASH_*, unsigned applied */
 	uint32_t hash;
 	uint64_t nblocks;
 	uint64_t leaf;			/* logical block */
@@ -555,6 +564,7 @@ static int dx_probe(struct sdx_inode *dir, const char *name, size_t len,
 	version = root->info.hash_version;
 	if (version <= DX_HASH_TEA && dir->fs->is_unsigned_hash)
 		version += DX_HASH_LEGACY_UNSIGNED;
+	p->version = version;
 	p->levels = root->info.indirect_levels;	/* checked by check_dx */
 	err = sdx_dirhash(dir->fs, version, name, len, &p->hash);
 	if (err)
@@ -664,18 +674,18 @@ static void block_done(struct sdx_handle *h, struct sdx_inode *dir,
 	sdx_journal_dirty_metadata(h, pblk);
 }
 
-/* The htree root after a change of its ".." record: the dx_tail checksum
- * (its count and limit were checked when it was read). */
-static void root_done(struct sdx_handle *h, struct sdx_inode *dir,
-		      uint64_t pblk, uint8_t *b)
+/* An index block (entries at @count_off) after a change: its dx_tail
+ * checksum (count and limit were checked when it was read or made). */
+static void index_done(struct sdx_handle *h, struct sdx_inode *dir,
+		       uint64_t pblk, uint8_t *b, size_t count_off)
 {
-	const struct dx_countlimit *cl = (const void *)(b + DX_ROOT_COUNT);
+	const struct dx_countlimit *cl = (const void *)(b + count_off);
 
 	if (dir->fs->has_csum) {
-		struct dx_tail *t = (struct dx_tail *)(b + DX_ROOT_COUNT +
+		struct dx_tail *t = (struct dx_tail *)(b + count_off +
 			cl->limit * sizeof(struct dx_entry));
 
-		t->dt_checksum = dx_csum(dir, b, DX_ROOT_COUNT, cl->count, t);
+		t->dt_checksum = dx_csum(dir, b, count_off, cl->count, t);
 	}
 	sdx_journal_dirty_metadata(h, pblk);
 }
@@ -731,11 +741,6 @@ static int unindex(struct sdx_handle *h, struct sdx_inode *dir)
 	return sdx_inode_mark_dirty(h, dir);
 }
 
-static int prepare_change(struct sdx_handle *h, struct sdx_inode *dir)
-{
-	return is_indexed(dir) ? unindex(h, dir) : 0;
-}
-
 /* Write the record for @name at @off, splitting a live record there. */
 static void put_entry(uint8_t *b, size_t off, const char *name, size_t len,
 		      uint32_t ino, uint8_t ftype)
@@ -776,8 +781,9 @@ static int space_fn(void *arg, const struct dir_pos *pos,
 	return WALK_STOP;
 }
 
-/* Append an empty leaf block to @dir; its number in *@pblk. */
-static int grow(struct sdx_handle *h, struct sdx_inode *dir, uint64_t *pblk)
+/* Append an empty leaf block to @dir; its numbers in *@lblk, *@pblk. */
+static int grow(struct sdx_handle *h, struct sdx_inode *dir, uint64_t *lblk,
+		uint64_t *pblk)
 {
 	uint64_t nblocks = 0, end, last = 0, got;
 	uint8_t *b;
@@ -803,37 +809,411 @@ static int grow(struct sdx_handle *h, struct sdx_inode *dir, uint64_t *pblk)
 		return err;
 	init_leaf(dir, b);
 	sdx_journal_dirty_metadata(h, *pblk);
+	*lblk = nblocks;
 	sdx_inode_set_size(dir, (nblocks + 1) * SDX_BLOCK_SIZE);
 	sdx_inode_changed(h, dir, true);
 	return sdx_inode_mark_dirty(h, dir);
+}
+
+/* ---- htree insert ---- */
+
+#define DX_FULL 2	/* the index cannot take another leaf */
+
+static unsigned dx_limit(const struct sdx_inode *dir, size_t count_off)
+{
+	return (unsigned)((SDX_BLOCK_SIZE - count_off -
+			   (dir->fs->has_csum ? sizeof(struct dx_tail) : 0)) /
+			  sizeof(struct dx_entry));
+}
+
+/* Write access to the index block of frame @f: its entries. */
+static int frame_write(struct sdx_handle *h, struct sdx_inode *dir,
+		       struct dx_frame *f, uint64_t *pblk, uint8_t **b,
+		       struct dx_entry **entries)
+{
+	size_t count_off = f->lblk == 0 ? DX_ROOT_COUNT : DX_NODE_COUNT;
+	int err = dir_pblk(dir, f->lblk, pblk);
+
+	if (!err)
+		err = sdx_journal_get_write_access(h, *pblk, (void **)b);
+	if (err)
+		return err;
+	*entries = (struct dx_entry *)(*b + count_off);
+	f->entries = *entries;
+	return 0;
+}
+
+/* A new, empty interior index block appended to @dir. */
+static int new_node(struct sdx_handle *h, struct sdx_inode *dir,
+		    uint64_t *lblk, uint64_t *pblk, uint8_t **b)
+{
+	struct fake_dirent *fd;
+	struct dx_countlimit *cl;
+	int err = grow(h, dir, lblk, pblk);
+
+	if (!err)
+		err = sdx_journal_get_write_access(h, *pblk, (void **)b);
+	if (err)
+		return err;
+	memset(*b, 0, SDX_BLOCK_SIZE);
+	fd = (struct fake_dirent *)*b;
+	fd->rec_len = SDX_BLOCK_SIZE;
+	cl = (struct dx_countlimit *)(*b + DX_NODE_COUNT);
+	cl->limit = (uint16_t)dx_limit(dir, DX_NODE_COUNT);
+	return 0;
+}
+
+/* Insert (@hash, @block) after the followed entry of frame @level. */
+static int dx_insert(struct sdx_handle *h, struct sdx_inode *dir,
+		     struct dx_path *p, unsigned level, uint32_t hash,
+		     uint64_t block)
+{
+	struct dx_frame *f = &p->frames[level];
+	struct dx_entry *e;
+	uint64_t pblk;
+	uint8_t *b;
+	int err = frame_write(h, dir, f, &pblk, &b, &e);
+
+	if (err)
+		return err;
+	memmove(&e[f->at + 2], &e[f->at + 1],
+		(f->count - f->at - 1) * sizeof(*e));
+	e[f->at + 1].hash = hash;
+	e[f->at + 1].block = (uint32_t)block;
+	f->count++;
+	((struct dx_countlimit *)e)->count = (uint16_t)f->count;
+	index_done(h, dir, pblk, b, level ? DX_NODE_COUNT : DX_ROOT_COUNT);
+	return 0;
+}
+
+/* The root is full: move its entries into a new node below it. */
+static int dx_add_level(struct sdx_handle *h, struct sdx_inode *dir,
+			struct dx_path *p)
+{
+	struct dx_root *root;
+	struct dx_entry *re, *ne;
+	struct dx_countlimit *ncl;
+	uint64_t rpblk, nlblk, npblk;
+	uint8_t *rb, *nb;
+	int err = new_node(h, dir, &nlblk, &npblk, &nb);
+
+	if (!err)
+		err = frame_write(h, dir, &p->frames[0], &rpblk, &rb, &re);
+	if (err)
+		return err;
+	ne = (struct dx_entry *)(nb + DX_NODE_COUNT);
+	ncl = (struct dx_countlimit *)ne;
+	memcpy(ne, re, p->frames[0].count * sizeof(*ne));
+	ncl->limit = (uint16_t)dx_limit(dir, DX_NODE_COUNT);
+	ncl->count = (uint16_t)p->frames[0].count;
+	index_done(h, dir, npblk, nb, DX_NODE_COUNT);
+	root = (struct dx_root *)rb;
+	root->info.indirect_levels++;
+	((struct dx_countlimit *)re)->count = 1;
+	re[0].block = (uint32_t)nlblk;
+	index_done(h, dir, rpblk, rb, DX_ROOT_COUNT);
+	memmove(&p->frames[1], &p->frames[0], (p->levels + 1) *
+		sizeof(p->frames[0]));
+	p->frames[1].entries = ne;
+	p->frames[1].limit = ncl->limit;
+	p->frames[1].lblk = nlblk;
+	p->frames[0].count = 1;
+	p->frames[0].at = 0;
+	p->levels++;
+	return 0;
+}
+
+/* Frame @level (a node) is full: move its upper half into a new node,
+ * indexed from the parent (which has room). */
+static int dx_split_node(struct sdx_handle *h, struct sdx_inode *dir,
+			 struct dx_path *p, unsigned level)
+{
+	struct dx_frame *f = &p->frames[level];
+	unsigned half = f->count / 2, moved = f->count - half;
+	struct dx_entry *e, *ne;
+	uint64_t pblk, nlblk, npblk;
+	uint32_t hash2;
+	uint8_t *b, *nb;
+	int err = new_node(h, dir, &nlblk, &npblk, &nb);
+
+	if (!err)
+		err = frame_write(h, dir, f, &pblk, &b, &e);
+	if (err)
+		return err;
+	ne = (struct dx_entry *)(nb + DX_NODE_COUNT);
+	hash2 = e[half].hash;
+	memcpy(ne, &e[half], moved * sizeof(*ne));
+	((struct dx_countlimit *)ne)->limit =
+		(uint16_t)dx_limit(dir, DX_NODE_COUNT);
+	((struct dx_countlimit *)ne)->count = (uint16_t)moved;
+	((struct dx_countlimit *)e)->count = (uint16_t)half;
+	index_done(h, dir, npblk, nb, DX_NODE_COUNT);
+	index_done(h, dir, pblk, b, DX_NODE_COUNT);
+	err = dx_insert(h, dir, p, level - 1, hash2, nlblk);
+	if (err)
+		return err;
+	if (f->at >= half) {
+		f->entries = ne;
+		f->at -= half;
+		f->count = moved;
+		f->lblk = nlblk;
+		p->frames[level - 1].at++;
+	} else {
+		f->count = half;
+	}
+	return 0;
+}
+
+/*
+ * Make room for one more entry in the leaves' parent frame: split full
+ * nodes from the lowest ancestor with room down, adding a level below the
+ * root when the root is full too.  Return: 0, DX_FULL, -errno.
+ */
+static int dx_make_room(struct sdx_handle *h, struct sdx_inode *dir,
+			struct dx_path *p)
+{
+	unsigned max_levels = dir->fs->feature_incompat &
+			      EXT4_FEATURE_INCOMPAT_LARGEDIR ? 3 : 2;
+	unsigned top = p->levels;
+	int err;
+
+	while (top > 0 && p->frames[top].count >= p->frames[top].limit)
+		top--;
+	if (p->frames[top].count >= p->frames[top].limit) {
+		if (p->levels + 1 >= max_levels)
+			return DX_FULL;
+		err = dx_add_level(h, dir, p);
+		if (err)
+			return err;
+		top = 1;
+	}
+	for (unsigned level = top + 1; level <= p->levels; level++) {
+		err = dx_split_node(h, dir, p, level);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* A record of a leaf being split, by hash. */
+struct split_rec {
+	uint32_t hash;
+	uint16_t off;
+	uint16_t size;
+};
+
+static int cmp_split_rec(const void *a, const void *b)
+{
+	const struct split_rec *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Copy records @r[0..n) of @src into the empty leaf @dst; the offset of
+ * the last (whose rec_len runs to the end) in *@last. */
+static void pack_leaf(struct sdx_inode *dir, uint8_t *dst, const uint8_t *src,
+		      const struct split_rec *r, unsigned n, size_t *last)
+{
+	size_t end = SDX_BLOCK_SIZE - csum_size(dir->fs), off = 0;
+
+	init_leaf(dir, dst);
+	*last = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct ext4_dir_entry_2 *de = (void *)(dst + off);
+
+		memcpy(de, src + r[i].off, r[i].size);
+		de->rec_len = r[i].size;
+		*last = off;
+		off += r[i].size;
+	}
+	if (n)
+		((struct ext4_dir_entry_2 *)(dst + *last))->rec_len =
+			(uint16_t)(end - *last);
+}
+
+/*
+ * The leaf of @p is full: move the upper half of its records (by hash)
+ * into a new leaf indexed after it, then add @name to the half its hash
+ * belongs to.
+ */
+static int dx_split_leaf(struct sdx_handle *h, struct sdx_inode *dir,
+			 struct dx_path *p, const char *name, size_t len,
+			 uint32_t ino, uint8_t ftype)
+{
+	static const size_t max_recs = SDX_BLOCK_SIZE / EXT4_DIR_REC_LEN(1);
+	size_t end = SDX_BLOCK_SIZE - csum_size(dir->fs), size = 0, last[2];
+	struct split_rec *r = malloc(max_recs * sizeof(*r));
+	uint8_t *old = malloc(SDX_BLOCK_SIZE), *b, *nb, *target;
+	uint64_t pblk, nlblk, npblk;
+	unsigned n = 0, split, move = 0;
+	uint32_t hash2;
+	int err = r && old ? dx_make_room(h, dir, p) : -ENOMEM;
+
+	if (!err)
+		err = dir_pblk(dir, p->leaf, &pblk);
+	if (!err)
+		err = sdx_journal_get_write_access(h, pblk, (void **)&b);
+	if (err)
+		goto out_free;
+	memcpy(old, b, SDX_BLOCK_SIZE);
+	for (size_t off = 0; off < end && n < max_recs;) {
+		const struct ext4_dir_entry_2 *de = (const void *)(old + off);
+
+		if (de->inode) {
+			r[n].off = (uint16_t)off;
+			r[n].size = (uint16_t)EXT4_DIR_REC_LEN(de->name_len);
+			err = sdx_dirhash(dir->fs, p->version, de->name,
+					  de->name_len, &r[n].hash);
+			if (err)
+				goto out_free;
+			n++;
+		}
+		off += de->rec_len;	/* checked by the walk that found it */
+	}
+	qsort(r, n, sizeof(*r), cmp_split_rec);
+	/* the upper half, size-wise, moves (the kernel's do_split) */
+	for (unsigned i = n; i-- > 1;) {
+		if (size + r[i].size / 2 > end / 2)
+			break;
+		size += r[i].size;
+		move++;
+	}
+	split = n - (move ? move : 1);
+	hash2 = r[split].hash;
+	err = grow(h, dir, &nlblk, &npblk);
+	if (!err)
+		err = sdx_journal_get_write_access(h, npblk, (void **)&nb);
+	if (err)
+		goto out_free;
+	pack_leaf(dir, b, old, r, split, &last[0]);
+	pack_leaf(dir, nb, old, r + split, n - split, &last[1]);
+	target = p->hash >= hash2 ? nb : b;
+	put_entry(target, last[target == nb], name, len, ino, ftype);
+	block_done(h, dir, pblk, b);
+	block_done(h, dir, npblk, nb);
+	/* bit 0: the new leaf continues the hash the old one ends with */
+	err = dx_insert(h, dir, p, p->levels,
+			hash2 | (hash2 == r[split - 1].hash), nlblk);
+out_free:
+	free(r);
+	free(old);
+	return err;
+}
+
+/* Add @name to an htree directory.  Return: 0, DX_FULL, -EOPNOTSUPP (an
+ * unknown hash), -errno. */
+static int dx_add(struct sdx_handle *h, struct sdx_inode *dir,
+		  const char *name, size_t len, uint32_t ino, uint8_t ftype)
+{
+	struct space_ctx c = { .need = EXT4_DIR_REC_LEN(len) };
+	struct dx_path p;
+	uint8_t *b;
+	int err = dx_probe(dir, name, len, &p);
+
+	if (!err)
+		err = walk_range(dir, p.leaf, p.leaf + 1, space_fn, &c);
+	if (err < 0)
+		return err;
+	if (err != WALK_STOP)
+		return dx_split_leaf(h, dir, &p, name, len, ino, ftype);
+	err = block_write(h, &c.pos, &b);
+	if (err)
+		return err;
+	put_entry(b, c.pos.off, name, len, ino, ftype);
+	block_done(h, dir, c.pos.pblk, b);
+	return 0;
+}
+
+/* May @dir become an htree (dir_index, a hash this code knows)? */
+static bool can_index(const struct sdx_inode *dir)
+{
+	return (dir->fs->feature_compat & EXT4_FEATURE_COMPAT_DIR_INDEX) &&
+	       dir->fs->def_hash_version <= DX_HASH_TEA;
+}
+
+/*
+ * A one-block linear directory that needs a second block becomes an
+ * htree (as ext4's make_indexed_dir): its records move to a new leaf,
+ * block 0 becomes the root with "." and ".." and one index entry.
+ */
+static int make_indexed(struct sdx_handle *h, struct sdx_inode *dir)
+{
+	struct split_rec *r = malloc(SDX_BLOCK_SIZE / EXT4_DIR_REC_LEN(1) *
+				     sizeof(*r));
+	size_t end = SDX_BLOCK_SIZE - csum_size(dir->fs), last;
+	uint8_t *old = malloc(SDX_BLOCK_SIZE), *b, *nb;
+	uint64_t pblk, nlblk, npblk;
+	struct dx_root *root;
+	struct dx_countlimit *cl;
+	unsigned n = 0;
+	int err = r && old ? dir_pblk(dir, 0, &pblk) : -ENOMEM;
+
+	if (!err)
+		err = sdx_journal_get_write_access(h, pblk, (void **)&b);
+	if (err)
+		goto out_free;
+	memcpy(old, b, SDX_BLOCK_SIZE);
+	root = (struct dx_root *)b;
+	if (root->dot.rec_len != 12 || root->dotdot.name_len != 2) {
+		err = sdx_err(-EUCLEAN, "directory inode %u: block 0 does not "
+			      "start with . and ..", dir->ino);
+		goto out_free;
+	}
+	for (size_t off = 12 + root->dotdot.rec_len; off < end;) {
+		const struct ext4_dir_entry_2 *de = (const void *)(old + off);
+
+		if (de->inode) {
+			r[n].off = (uint16_t)off;
+			r[n].size = (uint16_t)EXT4_DIR_REC_LEN(de->name_len);
+			n++;
+		}
+		off += de->rec_len;	/* checked by the walk before */
+	}
+	err = grow(h, dir, &nlblk, &npblk);
+	if (!err)
+		err = sdx_journal_get_write_access(h, npblk, (void **)&nb);
+	if (err)
+		goto out_free;
+	pack_leaf(dir, nb, old, r, n, &last);
+	block_done(h, dir, npblk, nb);
+	memset(b + 24, 0, SDX_BLOCK_SIZE - 24);
+	root->dotdot.rec_len = SDX_BLOCK_SIZE - 12;
+	root->info.hash_version = dir->fs->def_hash_version;
+	root->info.info_length = sizeof(root->info);
+	cl = (struct dx_countlimit *)root->entries;
+	cl->limit = (uint16_t)dx_limit(dir, DX_ROOT_COUNT);
+	cl->count = 1;
+	root->entries[0].block = (uint32_t)nlblk;
+	index_done(h, dir, pblk, b, DX_ROOT_COUNT);
+	dir->raw.i_flags |= EXT4_INDEX_FL;
+	err = sdx_inode_mark_dirty(h, dir);
+out_free:
+	free(r);
+	free(old);
+	return err;
 }
 
 int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
 		size_t len, uint32_t ino, uint8_t ftype)
 {
 	struct space_ctx c = { .need = EXT4_DIR_REC_LEN(len) };
-	uint64_t nblocks = 0;
+	uint64_t nblocks = 0, lblk;
 	uint8_t *b;
 	int err;
 
 	if (len == 0 || len > EXT4_NAME_LEN)
 		return sdx_err(-ENAMETOOLONG, "name of %zu bytes", len);
 	if (uses_index(dir, name, len)) {
-		/* the leaf its hash maps to keeps the index valid */
-		struct dx_path p;
-
-		err = dx_probe(dir, name, len, &p);
-		if (!err)
-			err = walk_range(dir, p.leaf, p.leaf + 1, space_fn, &c);
-		if (err == WALK_STOP)
-			goto out_put;
-		if (err && err != -EOPNOTSUPP)
+		err = dx_add(h, dir, name, len, ino, ftype);
+		if (err != DX_FULL && err != -EOPNOTSUPP)
 			return err;
-		/* no room there: no leaf split here, fall back to linear */
+		err = unindex(h, dir);	/* ext4's fallback: linear */
+		if (err)
+			return err;
 	}
-	err = prepare_change(h, dir);
-	if (!err)
-		err = dir_blocks(dir, &nblocks);
+	err = dir_blocks(dir, &nblocks);
 	/* the last block first: where a growing directory has room */
 	if (!err && nblocks > 0)
 		err = walk_range(dir, nblocks - 1, nblocks, space_fn, &c);
@@ -841,13 +1221,17 @@ int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
 		err = walk_range(dir, 0, nblocks - 1, space_fn, &c);
 	if (err < 0)
 		return err;
+	if (err != WALK_STOP && nblocks == 1 && !is_indexed(dir) &&
+	    can_index(dir)) {
+		err = make_indexed(h, dir);
+		return err ? err : dx_add(h, dir, name, len, ino, ftype);
+	}
 	if (err != WALK_STOP) {
-		err = grow(h, dir, &c.pos.pblk);
+		err = grow(h, dir, &lblk, &c.pos.pblk);
 		if (err)
 			return err;
 		c.pos.off = 0;
 	}
-out_put:
 	err = block_write(h, &c.pos, &b);
 	if (err)
 		return err;
@@ -909,7 +1293,7 @@ int sdx_dir_retarget(struct sdx_handle *h, struct sdx_inode *dir,
 	de->inode = ino;
 	de->file_type = ftype;
 	if (c.pos.kind == BLOCK_DX_ROOT)	/* ".." of an htree */
-		root_done(h, dir, c.pos.pblk, b);
+		index_done(h, dir, c.pos.pblk, b, DX_ROOT_COUNT);
 	else
 		block_done(h, dir, c.pos.pblk, b);
 	return 0;
@@ -919,9 +1303,9 @@ int sdx_dir_init(struct sdx_handle *h, struct sdx_inode *dir,
 		 uint32_t parent)
 {
 	uint8_t ftype = sdx_dir_ftype(dir->fs, S_IFDIR);
-	uint64_t pblk;
+	uint64_t lblk, pblk;
 	uint8_t *b;
-	int err = grow(h, dir, &pblk);
+	int err = grow(h, dir, &lblk, &pblk);
 
 	if (err)
 		return err;

@@ -326,10 +326,10 @@ static void test_debugfs_htree_directories_of_every_hash(void **state)
 	debugfs_htree("legacy", "Hash Version: 0");
 }
 
-static void test_two_level_htree_reads_and_changes_cleanly(void **state)
+static void test_two_level_htree_built_read_and_changed_cleanly(void **state)
 {
 	const unsigned n = 7700;	/* > 508 leaves of 15 names */
-	char prefix[256], name[512];
+	char prefix[256], name[512], *out;
 	struct sdx_fs *fs;
 
 	(void)state;
@@ -349,6 +349,12 @@ static void test_two_level_htree_reads_and_changes_cleanly(void **state)
 		assert_int_equal(sdx_close(fs, fd), 0);
 	}
 	assert_int_equal(sdx_unmount(fs), 0);
+	/* syncdax built a two-level htree itself; e2fsck checks it */
+	assert_true(tu_fsck_clean(dev));
+	out = tu_capture("debugfs -R 'htree h' %s 2>&1 | head -8", dev);
+	if (!strstr(out, "Indirect levels: 1"))
+		fail_msg("syncdax's /h is no two-level htree:\n%s", out);
+	free(out);
 	check_indexed_dir(prefix, n, "Indirect levels: 1");
 }
 
@@ -401,7 +407,8 @@ int main(void)
 		cmocka_unit_test(
 		    test_debugfs_files_and_symlinks_read_back_through_syncdax),
 		cmocka_unit_test(test_debugfs_htree_directories_of_every_hash),
-		cmocka_unit_test(test_two_level_htree_reads_and_changes_cleanly),
+		cmocka_unit_test(
+		    test_two_level_htree_built_read_and_changed_cleanly),
 		cmocka_unit_test(
 		    test_syncdax_files_and_symlinks_read_back_through_debugfs),
 	};
