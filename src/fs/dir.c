@@ -815,6 +815,21 @@ static int grow(struct sdx_handle *h, struct sdx_inode *dir, uint64_t *lblk,
 	return sdx_inode_mark_dirty(h, dir);
 }
 
+/* Write the record for @name at @pos (where space_fn found room). */
+static int add_at(struct sdx_handle *h, struct sdx_inode *dir,
+		  const struct dir_pos *pos, const char *name, size_t len,
+		  uint32_t ino, uint8_t ftype)
+{
+	uint8_t *b;
+	int err = block_write(h, pos, &b);
+
+	if (err)
+		return err;
+	put_entry(b, pos->off, name, len, ino, ftype);
+	block_done(h, dir, pos->pblk, b);
+	return 0;
+}
+
 /* ---- htree insert ---- */
 
 #define DX_FULL 2	/* the index cannot take another leaf */
@@ -1109,7 +1124,6 @@ static int dx_add(struct sdx_handle *h, struct sdx_inode *dir,
 {
 	struct space_ctx c = { .need = EXT4_DIR_REC_LEN(len) };
 	struct dx_path p;
-	uint8_t *b;
 	int err = dx_probe(dir, name, len, &p);
 
 	if (!err)
@@ -1118,12 +1132,7 @@ static int dx_add(struct sdx_handle *h, struct sdx_inode *dir,
 		return err;
 	if (err != WALK_STOP)
 		return dx_split_leaf(h, dir, &p, name, len, ino, ftype);
-	err = block_write(h, &c.pos, &b);
-	if (err)
-		return err;
-	put_entry(b, c.pos.off, name, len, ino, ftype);
-	block_done(h, dir, c.pos.pblk, b);
-	return 0;
+	return add_at(h, dir, &c.pos, name, len, ino, ftype);
 }
 
 /* May @dir become an htree (dir_index, a hash this code knows)? */
@@ -1200,7 +1209,6 @@ int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
 {
 	struct space_ctx c = { .need = EXT4_DIR_REC_LEN(len) };
 	uint64_t nblocks = 0, lblk;
-	uint8_t *b;
 	int err;
 
 	if (len == 0 || len > EXT4_NAME_LEN)
@@ -1232,12 +1240,7 @@ int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
 			return err;
 		c.pos.off = 0;
 	}
-	err = block_write(h, &c.pos, &b);
-	if (err)
-		return err;
-	put_entry(b, c.pos.off, name, len, ino, ftype);
-	block_done(h, dir, c.pos.pblk, b);
-	return 0;
+	return add_at(h, dir, &c.pos, name, len, ino, ftype);
 }
 
 /* Find @name for a change: the block's writable copy and the record.
