@@ -10,8 +10,17 @@
  *   (1) After sdx_jsb_load() every journal block 0..maxlen-1 maps to a
  *       device block inside the file system, so sdx_jlog_block() needs no
  *       further check for lblk < maxlen.
- *   (2) The superblock on the device always carries a valid checksum when
- *       the journal has csum v2/v3: every write recomputes it.
+ *   (2) Every write of the superblock leaves a state that opens after a
+ *       crash at any point, even with lines evicted or torn at 8 bytes:
+ *       a journal without checksums changes one 8-byte word (s_sequence
+ *       and s_start share one); turning checksums on writes the checksum
+ *       first (ignored while the feature is off), then the feature word;
+ *       a checksummed superblock (two words in two lines, never atomic)
+ *       is first written whole to its shadow, the unused bytes 2048..3071
+ *       of journal block 0, and a torn superblock is restored from a
+ *       shadow that checks and agrees with it on everything a write never
+ *       changes.  e2fsck and the kernel do not know the shadow: to them a
+ *       torn superblock is corrupt, as on any pmem without sector atomicity.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +37,8 @@
 			     JBD2_FEATURE_INCOMPAT_CSUM_V3)
 /* The smallest log jbd2 accepts is 1024 blocks; we need room for a few. */
 #define JBD2_MIN_LOG_BLOCKS 32u
+/* The shadow copy of the superblock in journal block 0 (invariant 2). */
+#define JSB_SHADOW_OFFSET 2048u
 
 static const uint8_t zero4[4];
 
@@ -196,7 +207,6 @@ static int check_superblock(struct sdx_journal *j, uint64_t mapped)
 {
 	const struct jbd2_superblock *jsb = j->jsb;
 	uint32_t type = be32toh(jsb->h_blocktype);
-	uint32_t incompat = be32toh(jsb->s_feature_incompat);
 	uint32_t start = be32toh(jsb->s_start);
 	int err;
 
@@ -217,19 +227,6 @@ static int check_superblock(struct sdx_journal *j, uint64_t mapped)
 	err = check_features(jsb);
 	if (err)
 		return err;
-	if (incompat & (JBD2_FEATURE_INCOMPAT_CSUM_V2 |
-			JBD2_FEATURE_INCOMPAT_CSUM_V3)) {
-		if (jsb->s_checksum_type != JBD2_CRC32C_CHKSUM)
-			return sdx_err(-EUCLEAN, "journal checksum type %u, "
-				       "expected crc32c (%u)",
-				       jsb->s_checksum_type,
-				       JBD2_CRC32C_CHKSUM);
-		if (be32toh(jsb->s_checksum) != jsb_csum(jsb))
-			return sdx_err(-EUCLEAN, "journal superblock checksum "
-				       "0x%08x, expected 0x%08x",
-				       be32toh(jsb->s_checksum),
-				       jsb_csum(jsb));
-	}
 	j->maxlen = be32toh(jsb->s_maxlen);
 	j->first = be32toh(jsb->s_first);
 	if (j->maxlen > mapped || j->first == 0 || j->first >= j->maxlen ||
@@ -242,6 +239,78 @@ static int check_superblock(struct sdx_journal *j, uint64_t mapped)
 		return sdx_err(-EUCLEAN, "journal superblock: log start %u "
 			       "outside the log (%u..%u)", start, j->first,
 			       j->maxlen - 1);
+	return 0;
+}
+
+static bool jsb_has_csum(const struct jbd2_superblock *jsb)
+{
+	return be32toh(jsb->s_feature_incompat) &
+	       (JBD2_FEATURE_INCOMPAT_CSUM_V2 | JBD2_FEATURE_INCOMPAT_CSUM_V3);
+}
+
+static int check_csum(const struct jbd2_superblock *jsb)
+{
+	if (!jsb_has_csum(jsb))
+		return 0;
+	if (jsb->s_checksum_type != JBD2_CRC32C_CHKSUM)
+		return sdx_err(-EUCLEAN, "journal checksum type %u, expected "
+			       "crc32c (%u)", jsb->s_checksum_type,
+			       JBD2_CRC32C_CHKSUM);
+	if (be32toh(jsb->s_checksum) != jsb_csum(jsb))
+		return sdx_err(-EUCLEAN, "journal superblock checksum 0x%08x, "
+			       "expected 0x%08x", be32toh(jsb->s_checksum),
+			       jsb_csum(jsb));
+	return 0;
+}
+
+static struct jbd2_superblock *jsb_shadow(const struct sdx_journal *j)
+{
+	return (struct jbd2_superblock *)((uint8_t *)j->jsb +
+					  JSB_SHADOW_OFFSET);
+}
+
+/* Do @a and @b agree on every byte a superblock write leaves alone? */
+static bool same_constant_fields(const struct jbd2_superblock *a,
+				 const struct jbd2_superblock *b)
+{
+	static const struct { size_t from, to; } constant[] = {
+		{ 0, offsetof(struct jbd2_superblock, s_sequence) },
+		{ offsetof(struct jbd2_superblock, s_errno),
+		  offsetof(struct jbd2_superblock, s_feature_incompat) },
+		{ offsetof(struct jbd2_superblock, s_feature_ro_compat),
+		  offsetof(struct jbd2_superblock, s_checksum_type) },
+		{ offsetof(struct jbd2_superblock, s_padding2),
+		  offsetof(struct jbd2_superblock, s_checksum) },
+		{ offsetof(struct jbd2_superblock, s_users),
+		  sizeof(struct jbd2_superblock) },
+	};
+
+	for (size_t i = 0; i < sizeof(constant) / sizeof(constant[0]); i++)
+		if (memcmp((const uint8_t *)a + constant[i].from,
+			   (const uint8_t *)b + constant[i].from,
+			   constant[i].to - constant[i].from))
+			return false;
+	return true;
+}
+
+/*
+ * The superblock fails its checksum: a write torn by a crash, if the
+ * shadow checks and agrees on the constant fields.  Then the shadow is
+ * what the write meant: copy it back (read-write) or use it in place.
+ */
+static int restore_from_shadow(struct sdx_journal *j, int err)
+{
+	struct jbd2_superblock *shadow = jsb_shadow(j);
+
+	if (be32toh(shadow->h_magic) != JBD2_MAGIC_NUMBER ||
+	    !jsb_has_csum(shadow) || check_csum(shadow) ||
+	    !same_constant_fields(j->jsb, shadow))
+		return err;
+	if (j->opts.readonly) {
+		j->jsb = shadow;
+		return 0;
+	}
+	sdx_dev_memcpy_persist(j->dev, j->jsb, shadow, sizeof(*shadow));
 	return 0;
 }
 
@@ -275,6 +344,14 @@ int sdx_jsb_load(struct sdx_journal *j, const struct sdx_jextent *ext,
 		mapped += ext[i].len;
 	j->jsb = (struct jbd2_superblock *)sdx_journal_home(j, j->ext[0].pblk);
 	err = check_superblock(j, mapped);
+	if (!err)
+		err = check_csum(j->jsb);
+	if (err == -EUCLEAN &&
+	    be32toh(j->jsb->h_magic) == JBD2_MAGIC_NUMBER)
+		err = restore_from_shadow(j, err);
+	if (err)
+		return err;
+	err = check_superblock(j, mapped);
 	if (err)
 		return err;
 	apply_features(j);
@@ -282,11 +359,26 @@ int sdx_jsb_load(struct sdx_journal *j, const struct sdx_jextent *ext,
 	return 0;
 }
 
-static void jsb_persist(struct sdx_journal *j)
+/* Make @new the superblock on the device, crash-safely (invariant 2). */
+static void jsb_update(struct sdx_journal *j, struct jbd2_superblock *new)
 {
-	if (sdx_jhas_csum(j))
-		j->jsb->s_checksum = htobe32(jsb_csum(j->jsb));
-	sdx_dev_persist(j->dev, j->jsb, sizeof(*j->jsb));
+	bool had_csum = jsb_has_csum(j->jsb);
+
+	if (jsb_has_csum(new))
+		new->s_checksum = htobe32(jsb_csum(new));
+	if (!had_csum && jsb_has_csum(new)) {
+		j->jsb->s_checksum_type = new->s_checksum_type;
+		j->jsb->s_checksum = new->s_checksum;
+		sdx_dev_persist(j->dev, j->jsb, sizeof(*j->jsb));
+		__atomic_store_n(&j->jsb->s_feature_incompat,
+				 new->s_feature_incompat, __ATOMIC_RELAXED);
+		sdx_dev_persist(j->dev, &j->jsb->s_feature_incompat, 4);
+		return;
+	}
+	if (had_csum)
+		sdx_dev_memcpy_persist(j->dev, jsb_shadow(j), new,
+				       sizeof(*new));
+	sdx_dev_memcpy_persist(j->dev, j->jsb, new, sizeof(*new));
 }
 
 /**
@@ -299,6 +391,7 @@ static void jsb_persist(struct sdx_journal *j)
  */
 int sdx_jsb_set_features(struct sdx_journal *j)
 {
+	struct jbd2_superblock jsb;
 	uint32_t incompat = be32toh(j->jsb->s_feature_incompat);
 	uint32_t want = incompat | JBD2_FEATURE_INCOMPAT_REVOKE;
 
@@ -310,11 +403,12 @@ int sdx_jsb_set_features(struct sdx_journal *j)
 	}
 	if (want == incompat)
 		return 0;
-	j->jsb->s_feature_incompat = htobe32(want);
+	jsb = *j->jsb;
+	jsb.s_feature_incompat = htobe32(want);
 	if (want & JBD2_FEATURE_INCOMPAT_CSUM_V3)
-		j->jsb->s_checksum_type = JBD2_CRC32C_CHKSUM;
+		jsb.s_checksum_type = JBD2_CRC32C_CHKSUM;
+	jsb_update(j, &jsb);
 	apply_features(j);
-	jsb_persist(j);
 	return 0;
 }
 
@@ -322,8 +416,10 @@ int sdx_jsb_set_features(struct sdx_journal *j)
 void sdx_jsb_write_tail(struct sdx_journal *j, uint32_t start,
 			sdx_tid_t sequence)
 {
-	j->jsb->s_start = htobe32(start);
-	j->jsb->s_sequence = htobe32(sequence);
-	jsb_persist(j);
+	struct jbd2_superblock jsb = *j->jsb;
+
+	jsb.s_start = htobe32(start);
+	jsb.s_sequence = htobe32(sequence);
+	jsb_update(j, &jsb);
 	j->media_empty = start == 0;
 }
