@@ -64,12 +64,6 @@ static bool is_dir(const struct sdx_inode *inode)
 	return S_ISDIR(inode->raw.i_mode);
 }
 
-static bool is_dot_or_dotdot(const char *name, size_t len)
-{
-	return (len == 1 && name[0] == '.') ||
-	       (len == 2 && name[0] == '.' && name[1] == '.');
-}
-
 static bool is_writable(int flags)
 {
 	return (flags & O_ACCMODE) == O_WRONLY ||
@@ -405,10 +399,18 @@ int sdx_open(struct sdx_fs *fs, const char *path, int flags, mode_t mode)
 	if ((flags & O_ACCMODE) == O_ACCMODE)
 		return (int)sdx_errno_ret(sdx_err(-EINVAL, "open flags 0x%x: "
 						  "bad access mode", flags));
-	if (fs->is_rdonly && (is_writable(flags) || (flags & O_CREAT)))
+	if (fs->is_rdonly && (is_writable(flags) || (flags & O_TRUNC)))
 		return (int)sdx_errno_ret(-EROFS);
 	pthread_mutex_lock(&fs->lock);
-	err = open_inode(fs, path, flags, mode, &inode);
+	if (fs->is_rdonly && (flags & O_CREAT)) {
+		/* an existing file opens for reading; a new one cannot be */
+		err = (flags & O_EXCL) ? -EROFS :
+		      open_inode(fs, path, flags & ~O_CREAT, mode, &inode);
+		if (err == -ENOENT)
+			err = -EROFS;
+	} else {
+		err = open_inode(fs, path, flags, mode, &inode);
+	}
 	if (!err) {
 		err = check_open(inode, flags);
 		if (err)
@@ -717,7 +719,7 @@ static int create_path(struct sdx_fs *fs, const char *path, mode_t mode,
 
 	if (err)
 		return err;
-	if (nd.len == 0 || is_dot_or_dotdot(nd.name, nd.len))
+	if (nd.len == 0 || sdx_is_dot_or_dotdot(nd.name, nd.len))
 		err = -EEXIST;
 	else
 		err = sdx_dir_lookup(nd.dir, nd.name, nd.len, &ino, NULL);
@@ -769,7 +771,7 @@ static int remove_entry(struct sdx_fs *fs, struct sdx_nameidata *nd,
 
 	if (nd->len == 0)
 		return is_rmdir ? -EBUSY : -EISDIR;
-	if (is_dot_or_dotdot(nd->name, nd->len))
+	if (sdx_is_dot_or_dotdot(nd->name, nd->len))
 		return is_rmdir ? (nd->len == 1 ? -EINVAL : -ENOTEMPTY) :
 		       -EISDIR;
 	err = lookup_nd(fs, nd, &child);
@@ -929,8 +931,8 @@ static int do_rename(struct sdx_fs *fs, struct sdx_nameidata *from,
 	int err;
 
 	if (from->len == 0 || to->len == 0 ||
-	    is_dot_or_dotdot(from->name, from->len) ||
-	    is_dot_or_dotdot(to->name, to->len))
+	    sdx_is_dot_or_dotdot(from->name, from->len) ||
+	    sdx_is_dot_or_dotdot(to->name, to->len))
 		return -EBUSY;
 	err = lookup_nd(fs, from, &src);
 	if (err)

@@ -619,7 +619,7 @@ static int dx_find(struct sdx_inode *dir, const char *name, size_t len,
 	return err;
 }
 
-static bool is_dot_or_dotdot(const char *name, size_t len)
+bool sdx_is_dot_or_dotdot(const char *name, size_t len)
 {
 	return (len == 1 && name[0] == '.') ||
 	       (len == 2 && name[0] == '.' && name[1] == '.');
@@ -630,7 +630,7 @@ static bool is_dot_or_dotdot(const char *name, size_t len)
 static bool uses_index(const struct sdx_inode *dir, const char *name,
 		       size_t len)
 {
-	return is_indexed(dir) && !is_dot_or_dotdot(name, len) &&
+	return is_indexed(dir) && !sdx_is_dot_or_dotdot(name, len) &&
 	       (dir->fs->feature_compat & EXT4_FEATURE_COMPAT_DIR_INDEX);
 }
 

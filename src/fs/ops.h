@@ -24,6 +24,9 @@
 
 /* ---- dir.c: directory entries ---- */
 
+/* Is @name "." or ".."? */
+bool sdx_is_dot_or_dotdot(const char *name, size_t len);
+
 /* EXT4_FT_* of an inode mode (0 without the filetype feature). */
 uint8_t sdx_dir_ftype(const struct sdx_fs *fs, mode_t mode);
 

@@ -493,6 +493,7 @@ static void test_concurrent_writers_appenders_and_creators(void **state)
 static void test_chattr_flags_stored_and_enforced(void **state)
 {
 	struct sdx_fs *fs = mount_rw();
+	struct sdx_journal_stats before, after;
 	unsigned flags;
 	char *out;
 	int fd;
@@ -507,7 +508,10 @@ static void test_chattr_flags_stored_and_enforced(void **state)
 	assert_int_equal(flags & (FS_SYNC_FL | FS_NODUMP_FL),
 			 FS_SYNC_FL | FS_NODUMP_FL);
 	assert_true(flags & FS_EXTENT_FL);
+	sdx_journal_get_stats(fs->journal, &before);
 	write_all(fs, fd, "sync", 4, 0);	/* FS_SYNC_FL: commits */
+	sdx_journal_get_stats(fs->journal, &after);
+	assert_true(after.commits > before.commits);
 	assert_int_equal(sdx_setflags(fs, fd, flags & ~FS_EXTENT_FL), -1);
 	assert_int_equal(errno, EOPNOTSUPP);
 	assert_int_equal(sdx_setflags(fs, fd, flags | FS_IMMUTABLE_FL), 0);

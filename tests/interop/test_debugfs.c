@@ -150,6 +150,7 @@ static void test_debugfs_files_and_symlinks_read_back_through_syncdax(
 	char *slow = long_target('s', 300), *script = NULL;
 	struct sdx_fs *fs;
 	struct stat st;
+	int fd;
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
@@ -173,6 +174,11 @@ static void test_debugfs_files_and_symlinks_read_back_through_syncdax(
 	assert_int_equal(st.st_size, (off_t)big_len);
 	assert_int_equal(sdx_open(fs, "/d/new", O_CREAT | O_RDWR, 0644), -1);
 	assert_int_equal(errno, EROFS);
+	assert_int_equal(sdx_open(fs, "/d/new", O_CREAT | O_RDONLY, 0644), -1);
+	assert_int_equal(errno, EROFS);
+	fd = sdx_open(fs, "/d/big", O_CREAT | O_RDONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
 	assert_int_equal(sdx_unmount(fs), 0);
 	free(slow);
 }
