@@ -3,7 +3,10 @@
  * latency of sdx_journal_force_commit() for a transaction of 1, 4 and 16
  * modified metadata blocks (descriptor + copies + one drain + commit block
  * + a second drain), median and 99th percentile over many commits, and how
- * often a commit also had to checkpoint (the log half full).
+ * often a commit also had to checkpoint (the log half full).  Then, through
+ * the public API on the same image: sdx_fdatasync() after a 4 KiB write
+ * that allocates a block (one commit: extent and bitmaps) and after one
+ * that overwrites an allocated block (no metadata: no commit).
  *
  * The image is a fresh syncdax file system in /dev/shm; the journal inode's
  * extents come from debugfs, as the file system layer would pass them.
@@ -11,6 +14,7 @@
  * the timed region: only the commit is timed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +24,12 @@
 #include "fs/mkfs.h"
 #include "journal/journal.h"
 #include "pmem/pmem.h"
+#include "syncdax.h"
 
 #define DEV_SIZE (256ull << 20)
 #define COMMITS 4000
 #define FIRST_BLOCK 40000	/* free data blocks of the fresh image */
+#define SYNCS 2000		/* fdatasyncs per kind */
 
 static const unsigned widths[] = { 1, 4, 16 };
 
@@ -108,6 +114,55 @@ static int measure(struct sdx_journal *j, unsigned width)
 	return 0;
 }
 
+static void print_latency(const char *what, uint64_t *t, unsigned n)
+{
+	qsort(t, n, sizeof(t[0]), cmp_u64);
+	printf("%-34s %12.2f %12.2f\n", what, t[n / 2] / 1e3,
+	       t[n * 99 / 100] / 1e3);
+}
+
+/* fdatasync after allocating, then after overwriting, 4 KiB writes. */
+static int measure_fdatasync(const char *path)
+{
+	static uint64_t alloc[SYNCS], over[SYNCS];
+	static char buf[4096];
+	struct sdx_fs *fs = sdx_mount(path, 0);
+	int fd, err = 0;
+
+	if (!fs)
+		return -errno;
+	fd = sdx_open(fs, "/bench", O_CREAT | O_RDWR, 0644);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (unsigned k = 0; k < 2 * SYNCS && !err; k++) {
+		off_t off = (off_t)(k % SYNCS) * 4096;
+		uint64_t start;
+
+		memset(buf, (int)k, sizeof(buf));
+		if (sdx_pwrite(fs, fd, buf, sizeof(buf), off) != sizeof(buf)) {
+			err = -errno;
+			break;
+		}
+		start = now_ns();
+		if (sdx_fdatasync(fs, fd))
+			err = -errno;
+		(k < SYNCS ? alloc : over)[k % SYNCS] = now_ns() - start;
+	}
+	sdx_close(fs, fd);
+	if (err)
+		goto out;
+	printf("%-34s %12s %12s\n", "fdatasync after a 4 KiB write",
+	       "median us", "p99 us");
+	print_latency("  allocating (one commit)", alloc, SYNCS);
+	print_latency("  overwriting (no commit)", over, SYNCS);
+out:
+	if (sdx_unmount(fs) && !err)
+		err = -errno;
+	return err;
+}
+
 int main(void)
 {
 	char path[128];
@@ -154,6 +209,12 @@ out:
 		sdx_journal_close(j);
 	if (dev)
 		sdx_dev_close(dev);
+	if (!err) {
+		err = measure_fdatasync(path);
+		if (err)
+			fprintf(stderr, "bench_journal: fdatasync: %s: %s\n",
+				strerror(-err), sdx_strerror_detail());
+	}
 	unlink(path);
 	return err ? 1 : 0;
 }
