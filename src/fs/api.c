@@ -121,7 +121,7 @@ int sdx_unmount(struct sdx_fs *fs)
 
 		if (inode) {
 			inode->open_count--;
-			sdx_inode_release(inode);
+			sdx_iput(inode);
 		}
 	}
 	free(fs->fds->files);
@@ -209,7 +209,7 @@ static void fd_ungrab(struct sdx_inode *inode)
 	struct sdx_fs *fs = inode->fs;
 
 	pthread_mutex_lock(&fs->lock);
-	sdx_inode_release(inode);
+	sdx_iput(inode);
 	pthread_mutex_unlock(&fs->lock);
 }
 
@@ -430,7 +430,7 @@ int sdx_open(struct sdx_fs *fs, const char *path, int flags, mode_t mode)
 	pthread_mutex_lock(&fs->lock);
 	err = fd_install(fs, inode, flags);
 	if (err < 0)
-		sdx_inode_release(inode);
+		sdx_iput(inode);
 	pthread_mutex_unlock(&fs->lock);
 	return (int)sdx_errno_ret(err);
 }
@@ -450,7 +450,7 @@ int sdx_close(struct sdx_fs *fs, int fd)
 
 		f->inode = NULL;
 		inode->open_count--;
-		sdx_inode_release(inode);
+		sdx_iput(inode);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return (int)sdx_errno_ret(err);
@@ -801,7 +801,7 @@ static int remove_entry(struct sdx_fs *fs, struct sdx_nameidata *nd,
 		if (!err)
 			err = e;
 	}
-	sdx_inode_release(child);
+	sdx_iput(child);
 	return err;
 }
 
@@ -960,7 +960,7 @@ static int do_rename(struct sdx_fs *fs, struct sdx_nameidata *from,
 		err = rename_entries(fs, from, to, src, dst);
 out_put:
 	if (dst)
-		sdx_inode_release(dst);
+		sdx_iput(dst);
 	sdx_iput(src);
 	return err;
 }

@@ -160,13 +160,6 @@ int sdx_orphan_del(struct sdx_handle *h, struct sdx_inode *inode);
 /* Mount: delete or truncate every inode on the list.  Context: lock. */
 int sdx_orphan_process(struct sdx_fs *fs);
 
-/*
- * Drop a reference; the last one of an inode without links deletes it in
- * one handle with its removal from the orphan list.  Context: lock, no
- * handle open.
- */
-void sdx_inode_release(struct sdx_inode *inode);
-
 /* fs->evict: take an inode deleted by sdx_iput off the orphan list (and
  * revoke a directory's blocks). */
 int sdx_orphan_evict(struct sdx_handle *h, struct sdx_inode *inode);

@@ -5,9 +5,10 @@
  * The list starts at the superblock's s_last_orphan and is chained through
  * the inodes' i_dtime fields (the next orphan's number; 0 ends it).  An
  * inode goes on it
- *   - when its last link goes while it is still open or mapped (it is
- *     deleted at its last reference: sdx_inode_release, or sdx_iput's
- *     fs->evict hook), and
+ *   - when its last link goes, in the same handle (it is deleted at its
+ *     last reference -- close, or munmap of a mapping -- by sdx_iput,
+ *     whose fs->evict hook, sdx_orphan_evict, takes it off the list in
+ *     the deleting handle), and
  *   - while a truncate down frees its blocks (file.c).
  * At a read-write mount every inode on the list is deleted (no links) or
  * has the blocks past its i_size freed (links), and the list is emptied.
@@ -146,16 +147,6 @@ static int finish_orphan(struct sdx_fs *fs, struct sdx_inode *inode)
 						sdx_inode_size(inode));
 	e = sdx_journal_stop(h);
 	return err ? err : e;
-}
-
-void sdx_inode_release(struct sdx_inode *inode)
-{
-	struct sdx_fs *fs = inode->fs;
-
-	if (inode->refcount == 1 && inode->raw.i_links_count == 0 &&
-	    inode->raw.i_mode != 0 && inode->is_orphan && !fs->is_rdonly)
-		finish_orphan(fs, inode);	/* on failure left for mount */
-	sdx_iput(inode);
 }
 
 int sdx_orphan_process(struct sdx_fs *fs)
