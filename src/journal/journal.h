@@ -17,9 +17,19 @@
  * Locking: the journal is given the owner's metadata lock (the file
  * system's big lock) at open.  Every call here except the background thread
  * runs with that lock held by the caller; the background thread (periodic
- * commit, checkpoint) takes it itself.  So a pointer returned by
- * sdx_journal_bread() or get_write_access stays valid until the caller
- * drops the lock.
+ * commit, checkpoint) takes it itself, and drops it while it writes a
+ * transaction to the log.  So a pointer returned by sdx_journal_bread() or
+ * get_write_access stays valid until the caller drops the lock -- or calls
+ * sdx_journal_start/commit_upto/force_commit, which may wait for that
+ * background commit with the lock released (pthread_cond_wait on it), as
+ * jbd2 sleeps.  sdx_journal_close may be called with or without the lock.
+ *
+ * Recovery and the ext4 superblock: sdx_journal_open replays whatever the
+ * log holds, whatever the ext4 needs_recovery flag says; after a read-write
+ * open the log is empty again.  e2fsck and Linux replay only when the
+ * home superblock has needs_recovery (Linux wipes the log otherwise), so a
+ * read-write mount must write that flag home, persisted, before its first
+ * commit, and clear it only after sdx_journal_close.
  *
  * Invariants:
  *   (1) The home location of a journaled block is written only at
@@ -70,7 +80,8 @@ struct sdx_journal_stats {
 	uint64_t checkpoints;
 	uint64_t replayed_transactions;
 	uint64_t replayed_blocks;
-	uint64_t revoked_blocks;
+	uint64_t revoked_blocks;	/* revoke records written, and logged
+					   blocks a revoke kept from replay */
 };
 
 /*
@@ -84,7 +95,8 @@ struct sdx_journal_stats {
 int sdx_journal_open(struct sdx_dev *dev, const struct sdx_jextent *ext,
 		     unsigned nr_ext, const struct sdx_journal_opts *opts,
 		     struct sdx_journal **out);
-/* Commit and checkpoint everything (not when readonly), stop the thread. */
+/* Stop the thread, commit and checkpoint everything and mark the log empty
+ * (not when readonly); the owner's lock may be held or not. */
 int sdx_journal_close(struct sdx_journal *j);
 
 int sdx_journal_start(struct sdx_journal *j, int credits,
