@@ -225,7 +225,8 @@ static int run_and_kill(enum record_mode mode, unsigned seed,
 
 #define CANARY 0xc5
 
-static void fill_device_with_canary_then_delete(void)
+/* Write @mib files of 1 MiB of canary, make them durable, delete them. */
+static void fill_device_with_canary_then_delete(int mib)
 {
 	uint8_t *buf = malloc(MIB);
 	struct sdx_fs *fs;
@@ -233,7 +234,7 @@ static void fill_device_with_canary_then_delete(void)
 
 	memset(buf, CANARY, MIB);
 	fs = mount_rw(dev);
-	for (int i = 0; i < 40; i++) {
+	for (int i = 0; i < mib; i++) {
 		int fd;
 
 		snprintf(name, sizeof(name), "/canary%d", i);
@@ -242,7 +243,7 @@ static void fill_device_with_canary_then_delete(void)
 		assert_int_equal(sdx_fsync(fs, fd), 0);
 		assert_int_equal(sdx_close(fs, fd), 0);
 	}
-	for (int i = 0; i < 40; i++) {
+	for (int i = 0; i < mib; i++) {
 		snprintf(name, sizeof(name), "/canary%d", i);
 		assert_int_equal(sdx_unlink(fs, name), 0);
 	}
@@ -258,15 +259,16 @@ static void expect_no_canary(const uint8_t *p, size_t len, const char *what)
 				 i);
 }
 
-/* A fresh file system holding an empty sparse record file. */
-static void fresh_record_file(bool sync_flag, bool on_canary)
+/* A fresh file system of @mib MiB holding an empty sparse record file;
+ * with @canary_mib, on blocks that held that much deleted canary data. */
+static void fresh_record_file(bool sync_flag, int mib, int canary_mib)
 {
 	struct sdx_fs *fs;
 	int fd;
 
-	tu_mkfs(dev, 64 * MIB);
-	if (on_canary)
-		fill_device_with_canary_then_delete();
+	tu_mkfs(dev, (uint64_t)mib * MIB);
+	if (canary_mib)
+		fill_device_with_canary_then_delete(canary_mib);
 	fs = mount_rw(dev);
 	fd = open_file(fs, "/records", (uint64_t)FILE_PAGES * PS);
 	if (sync_flag) {
@@ -287,7 +289,7 @@ static void check_acked_records_survive(enum record_mode mode)
 		double seconds;
 		int last;
 
-		fresh_record_file(mode == REC_SYNC_FLAG, false);
+		fresh_record_file(mode == REC_SYNC_FLAG, 64, 0);
 		last = run_and_kill(mode, seed, kill_after, &seconds);
 		assert_true(last >= 0);
 		assert_int_equal(records_found(seed, (uint32_t)last),
@@ -313,7 +315,7 @@ static void test_plain_shared_loses_records_until_msync(void **state)
 	int last;
 
 	(void)state;
-	fresh_record_file(false, false);
+	fresh_record_file(false, 64, 0);
 	last = run_and_kill(REC_PLAIN, 7, 100, &seconds);
 	assert_true(last >= 99);
 	/* Killed inside the 5 s commit interval, the blocks the faults
@@ -325,7 +327,7 @@ static void test_plain_shared_loses_records_until_msync(void **state)
 	else
 		print_message("# plain run took %.1f s: loss not checked\n",
 			      seconds);
-	fresh_record_file(false, false);
+	fresh_record_file(false, 64, 0);
 	last = run_and_kill(REC_PLAIN_MSYNC, 7, 1, &seconds);
 	assert_int_equal(last, MAX_RECORDS - 1);
 	assert_int_equal(records_found(7, MAX_RECORDS - 1), MAX_RECORDS);
@@ -394,7 +396,12 @@ static int run_crash(const char *media, uint64_t at, int *last)
 	return WEXITSTATUS(status);
 }
 
-static void test_persisted_record_survives_every_crash_point(void **state)
+/*
+ * Crash at every drain of the crash child, with @cfg's fault-around and
+ * sync-ahead: after recovery every acknowledged record is there, no deleted
+ * data shows, e2fsck -fn is clean.  Return: the crash points.
+ */
+static unsigned crash_at_every_point(const struct sdx_dax_config *cfg)
 {
 	const char *media = tu_path("dax-fs.media");
 	const char *image = tu_path("dax-fs.clean");
@@ -402,8 +409,8 @@ static void test_persisted_record_survives_every_crash_point(void **state)
 	unsigned crashes = 0;
 	int status, last;
 
-	(void)state;
-	fresh_record_file(false, true);
+	assert_int_equal(sdx_dax_set_config(cfg), 0);	/* children inherit */
+	fresh_record_file(false, 24, 12);	/* small: the media is copied */
 	assert_int_equal(tu_sh("cp '%s' '%s'", dev, image), 0);
 	for (uint64_t at = 1;; at++) {
 		struct sdx_fs *fs;
@@ -431,7 +438,6 @@ static void test_persisted_record_survives_every_crash_point(void **state)
 					 "acknowledged, is lost",
 					 (unsigned long long)at, i);
 		}
-		/* Sync-ahead zeroed whole clusters: no deleted data shows. */
 		assert_int_equal(sdx_pread(fs, fd, file, FILE_PAGES * PS, 0),
 				 FILE_PAGES * PS);
 		expect_no_canary(file, FILE_PAGES * PS, "after the crash");
@@ -441,11 +447,30 @@ static void test_persisted_record_survives_every_crash_point(void **state)
 			fail_msg("crash at drain %llu: e2fsck -fn not clean",
 				 (unsigned long long)at);
 	}
-	assert_true(crashes > (unsigned)CRASH_RECORDS);
 	assert_int_equal(last, (int)CRASH_RECORDS - 1);
 	unlink(media);
 	unlink(image);
 	free(file);
+	return crashes;
+}
+
+static void test_persisted_record_survives_every_crash_point(void **state)
+{
+	static const struct sdx_dax_config plain = { .fault_around = 1 };
+	static const struct sdx_dax_config ahead = {
+		.fault_around = 16, .syncahead = 2u << 20, .huge = true };
+	struct sdx_dax_config saved;
+	unsigned n;
+
+	(void)state;
+	sdx_dax_get_config(&saved);
+	n = crash_at_every_point(&plain);	/* a commit per fault */
+	assert_true(n > CRASH_RECORDS);
+	print_message("# %u crash points, one commit per fault\n", n);
+	n = crash_at_every_point(&ahead);	/* clusters, one commit */
+	assert_true(n > CRASH_RECORDS);
+	print_message("# %u crash points, fault-around + sync-ahead\n", n);
+	assert_int_equal(sdx_dax_set_config(&saved), 0);
 }
 
 static void test_faulted_blocks_never_show_deleted_data(void **state)
@@ -457,7 +482,7 @@ static void test_faulted_blocks_never_show_deleted_data(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
-	fill_device_with_canary_then_delete();
+	fill_device_with_canary_then_delete(40);
 	fs = mount_rw(dev);
 	for (unsigned k = 0; k < 2; k++) {
 		char name[16];
