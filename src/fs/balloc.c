@@ -22,6 +22,8 @@
  *       committed bitmap (journal.h invariant 2): a block freed by a
  *       transaction that has not committed is not reused before it has.
  *   (3) Bitmaps, descriptor and superblock change in the same handle.
+ *   (4) A bitmap's checksum is verified once per mount (the first read);
+ *       from then on only sdx_bitmap_dirty changes it, and sets the sum.
  */
 #include <errno.h>
 #include <string.h>
@@ -95,9 +97,11 @@ const uint8_t *sdx_bitmap_read(struct sdx_fs *fs, uint32_t group,
 {
 	const uint8_t *bitmap = sdx_bread(fs, bitmap_block(fs, group, kind),
 					  err);
+	uint8_t *checked = &fs->groups[group].bitmaps_checked;
 
-	if (bitmap && fs->has_csum &&
-	    bitmap_csum_of(fs, gd, kind) != bitmap_csum(fs, bitmap, kind)) {
+	if (!bitmap || !fs->has_csum || (*checked & (1u << kind)))
+		return bitmap;
+	if (bitmap_csum_of(fs, gd, kind) != bitmap_csum(fs, bitmap, kind)) {
 		*err = sdx_err(-EUCLEAN, "group %u: %s bitmap checksum 0x%08x, "
 			       "expected 0x%08x", group,
 			       kind == SDX_BLOCK_BITMAP ? "block" : "inode",
@@ -105,6 +109,7 @@ const uint8_t *sdx_bitmap_read(struct sdx_fs *fs, uint32_t group,
 			       bitmap_csum(fs, bitmap, kind));
 		return NULL;
 	}
+	*checked |= (uint8_t)(1u << kind);
 	return bitmap;
 }
 

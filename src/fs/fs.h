@@ -65,6 +65,7 @@ struct sdx_group {
 	uint64_t block_bitmap;
 	uint64_t inode_bitmap;
 	uint64_t inode_table;
+	uint8_t bitmaps_checked;	/* 1 << sdx_bitmap_kind: verified */
 };
 
 struct sdx_fs {

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -284,6 +285,48 @@ static void test_uninit_groups_initialised_on_first_use(void **state)
 	unlink(img);
 }
 
+/* Flip a bit of a bitmap on the media: allocation refuses, names it. */
+static void corrupt_bitmap_refused(enum sdx_bitmap_kind kind,
+				   const char *word)
+{
+	const char *img = tu_path("alloc-badmap.img");
+	struct sdx_inode *inode;
+	uint64_t block, first, got;
+	struct ctx c;
+	uint8_t byte;
+	int fd, err;
+
+	tu_mkfs(img, 32u << 20);
+	begin(&c, img);
+	block = kind == SDX_BLOCK_BITMAP ? c.fs->groups[0].block_bitmap :
+					   c.fs->groups[0].inode_bitmap;
+	end(&c);
+	fd = open(img, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &byte, 1, (off_t)(block * SDX_BLOCK_SIZE +
+						     100)), 1);
+	byte ^= 0x10;
+	assert_int_equal(pwrite(fd, &byte, 1, (off_t)(block * SDX_BLOCK_SIZE +
+						      100)), 1);
+	close(fd);
+	begin(&c, img);
+	if (kind == SDX_BLOCK_BITMAP)
+		err = sdx_block_alloc(c.h, c.root, 0, 1, &first, &got);
+	else
+		err = sdx_inode_alloc(c.h, c.root, S_IFREG | 0644, &inode);
+	assert_int_equal(err, -EUCLEAN);
+	assert_non_null(strstr(sdx_strerror_detail(), word));
+	end(&c);
+	unlink(img);
+}
+
+static void test_corrupt_bitmaps_refused(void **state)
+{
+	(void)state;
+	corrupt_bitmap_refused(SDX_BLOCK_BITMAP, "block bitmap checksum");
+	corrupt_bitmap_refused(SDX_INODE_BITMAP, "inode bitmap checksum");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +337,7 @@ int main(void)
 		cmocka_unit_test(
 			test_full_inode_table_is_enospc_and_eviction_frees),
 		cmocka_unit_test(test_uninit_groups_initialised_on_first_use),
+		cmocka_unit_test(test_corrupt_bitmaps_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
