@@ -25,6 +25,7 @@ static const struct cli_command commands[] = {
 	{ "stat", cli_stat, "DEVICE:/path", "show an inode's attributes" },
 	{ "chattr", cli_chattr, "[+-]S DEVICE:/file", "set or clear the synchronous flag (FS_SYNC_FL)" },
 	{ "lsattr", cli_lsattr, "DEVICE:/file", "show the chattr flags" },
+	{ "mount", cli_mount_fuse, "[-f] [-r] DEVICE MOUNTPOINT", "serve the file system to every program (FUSE)" },
 	{ "defrag", cli_defrag, "DEVICE:/file", "move a file's blocks into one contiguous run" },
 	{ "crashtest", cli_crashtest, "[--workload W] [--mode M] ...", "crash workloads at every drain point, check recovery" },
 	{ "demo", cli_demo, "DEVICE", "show synchronous page faults at work" },
@@ -37,7 +38,7 @@ void cli_usage(const char *name)
 
 	for (c = commands; c->name; c++)
 		if (name == NULL || strcmp(name, c->name) == 0)
-			fprintf(stderr, "  syncdax %-6s %-26s %s\n", c->name,
+			fprintf(stderr, "  syncdax %-9s %-30s %s\n", c->name,
 				c->usage, c->help);
 }
 
