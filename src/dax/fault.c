@@ -559,7 +559,14 @@ void sdx_dax_init(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = segv_handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
+	/* Asynchronous signals wait until the fault is resolved: a handler
+	 * of theirs touching a mapping would fault while SIGSEGV is blocked
+	 * (fatal) or while this thread holds a syncdax lock (deadlock). */
+	sigfillset(&sa.sa_mask);
+	sigdelset(&sa.sa_mask, SIGBUS);
+	sigdelset(&sa.sa_mask, SIGILL);
+	sigdelset(&sa.sa_mask, SIGFPE);
+	sigdelset(&sa.sa_mask, SIGTRAP);
 	sigaction(SIGSEGV, NULL, &cur);
 	if (!(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != segv_handler) {
 		prev_segv = cur;
