@@ -144,3 +144,15 @@ fuzz-build: $(FUZZ_TARGETS)
 fuzz: $(FUZZ_TARGETS) $(CMD)
 	@FZ=$(FZ) SYNCDAX=$(abspath $(CMD)) FUZZ_SECONDS=$(FUZZ_SECONDS) \
 		sh fuzz/fuzz.sh $(FUZZ_TARGETS)
+
+# ---- make bench-kernel: syncdax against the kernel's ext4 -o dax MAP_SYNC
+# in a QEMU guest (bench/kernel/README.md).  Host tools: qemu-system-x86,
+# cpio, kmod, gnuplot-nox.  Minutes long; not part of make test or CI; not
+# with SAN=1 (the guest's benchmarks are linked -static).
+KBENCH := bench_faultlat bench_durability
+.PHONY: bench-kernel
+bench-kernel: $(STATIC)
+	@mkdir -p $(B)/kernel
+	for b in $(KBENCH); do $(CC) $(CPPFLAGS) $(CFLAGS) -static $(LDFLAGS) \
+		-o $(B)/kernel/$$b bench/$$b.c $(STATIC) -lm || exit 1; done
+	sh bench/kernel/run.sh $(B)/kernel $(addprefix $(B)/kernel/,$(KBENCH))
