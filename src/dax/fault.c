@@ -378,8 +378,10 @@ enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
 	enum dax_fault_result r;
 	pthread_rwlock_t *lock;
 
+	/* As on x86, a writable or executable page can be read. */
 	if (st == PS_GONE ||
-	    !(m->prot & (is_write ? PROT_WRITE : PROT_READ | PROT_EXEC)))
+	    !(m->prot & (is_write ? PROT_WRITE : PROT_READ | PROT_WRITE |
+					       PROT_EXEC)))
 		return DAX_FAULT_FOREIGN;
 	if (is_write ? st == PS_RW || st == PS_COW : st != PS_NONE)
 		return DAX_FAULT_RACED;

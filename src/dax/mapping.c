@@ -546,8 +546,7 @@ static int reserve(void *addr, uint64_t len, int flags, uint64_t off,
 			lead = (off - (uintptr_t)p) % HUGE_BYTES;
 			if (lead)
 				munmap(p, lead);
-			if (HUGE_BYTES - lead)
-				munmap(p + lead + len, HUGE_BYTES - lead);
+			munmap(p + lead + len, HUGE_BYTES - lead);
 			p += lead;
 		}
 	} else {
