@@ -68,7 +68,8 @@ struct sdx_journal_opts {
 	bool no_journal;		/* direct mode: image has no journal */
 	unsigned commit_interval_ms;	/* 0: 5000 (ext4's default) */
 	uint64_t fs_blocks;		/* bounds for every block number */
-	const uint8_t *fs_uuid;		/* 16 bytes: csum seed, jsb check */
+	const uint8_t *fs_uuid;		/* 16 bytes; unused: as in jbd2, the
+					   jsb's own s_uuid seeds the csums */
 	pthread_mutex_t *owner_lock;	/* taken by the background thread */
 	bool metadata_csum;		/* ext4 metadata_csum: jbd2 csum v3 */
 	bool is_64bit;			/* ext4 64bit: jbd2 64bit tags */
