@@ -45,12 +45,13 @@ START=$(date +%s)
 sh "$HERE/build-guest.sh" "$W" "$FAULTLAT" "$DURABILITY"
 trap 'rm -f "$NV"' EXIT INT TERM
 
-# boot LOG ACCEL...: one guest run; its serial console goes to LOG.
+# boot SECONDS LOG ACCEL...: one guest run; its serial console goes to LOG.
 boot() {
-	log=$1
-	shift
+	seconds=$1
+	log=$2
+	shift 2
 	rm -f "$NV"
-	timeout 1500 qemu-system-x86_64 "$@" -machine pc,nvdimm=on \
+	timeout "$seconds" qemu-system-x86_64 "$@" -machine pc,nvdimm=on \
 		-m 2G,slots=2,maxmem=8G -smp 2 \
 		-object memory-backend-file,id=mem1,share=on,mem-path="$NV",size=1G,align=2M \
 		-device nvdimm,id=nvdimm1,memdev=mem1 \
@@ -69,7 +70,7 @@ ACCEL=tcg
 first=1
 if [ -w /dev/kvm ]; then
 	echo "bench-kernel: boot 1 of $BOOTS with KVM"
-	if boot "$W/boot-1.log" -accel kvm -cpu host; then
+	if boot 300 "$W/boot-1.log" -accel kvm -cpu host; then
 		ACCEL=kvm
 		first=2
 	else
@@ -82,10 +83,10 @@ i=$first
 while [ "$i" -le "$BOOTS" ]; do
 	echo "bench-kernel: boot $i of $BOOTS ($ACCEL, $RUNS runs)"
 	if [ "$ACCEL" = kvm ]; then
-		boot "$W/boot-$i.log" -accel kvm -cpu host
+		boot 600 "$W/boot-$i.log" -accel kvm -cpu host
 	else
 		# shellcheck disable=SC2086
-		boot "$W/boot-$i.log" $TCG
+		boot 1500 "$W/boot-$i.log" $TCG
 	fi || {
 		echo "bench-kernel: boot $i failed; its console:" >&2
 		tail -n 30 "$W/boot-$i.log" "$W/boot-$i.log.qemu" >&2
@@ -208,7 +209,7 @@ set style fill solid 0.8 border -1
 set logscale y
 set ylabel 'microseconds (log)'
 set xtics rotate by -40 font ',8'
-set key top left
+set key outside top center horizontal
 plot '$W/fault.plot' using 2:xtic(1) title 'kernel ext4-DAX (guest)', \
      '' using 3 title 'syncdax (guest)', '' using 4 title 'syncdax (host, /dev/shm)'
 set output '$RESULTS/durability.png'
