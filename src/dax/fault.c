@@ -369,6 +369,12 @@ static enum dax_fault_result cow_fault(struct dax_mapping *m, uint64_t pgoff)
 	return DAX_FAULT_DONE;
 }
 
+/* Does a page in state @st allow the access? */
+static bool allows(uint8_t st, bool is_write)
+{
+	return is_write ? st == PS_RW || st == PS_COW : st != PS_NONE;
+}
+
 enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
 				    bool is_write)
 {
@@ -383,8 +389,18 @@ enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
 	    !(m->prot & (is_write ? PROT_WRITE : PROT_READ | PROT_WRITE |
 					       PROT_EXEC)))
 		return DAX_FAULT_FOREIGN;
-	if (is_write ? st == PS_RW || st == PS_COW : st != PS_NONE)
-		return DAX_FAULT_RACED;
+	if (allows(st, is_write)) {
+		/* An install or an invalidation changes the kernel's mapping
+		 * first and the state after, under state_lock: wait for the
+		 * one in flight before believing the state. */
+		pthread_mutex_lock(&m->state_lock);
+		st = page_state(m, pg);
+		pthread_mutex_unlock(&m->state_lock);
+		if (st == PS_GONE)
+			return DAX_FAULT_FOREIGN;
+		if (allows(st, is_write))
+			return DAX_FAULT_RACED;
+	}
 	if (sdx_dax_check_budget())
 		return sigbus(0, pgoff);
 	lock = ops->invalidate_lock(m->file.host);
@@ -435,10 +451,10 @@ static bool is_forbidden_fetch(const ucontext_t *uc,
 }
 
 /*
- * A fault on a page whose state already allows the access is a race with
- * another thread, resolved by the time the access repeats.  The same
- * address faulting so again and again means the kernel's protection is not
- * ours (the application changed it): not ours to resolve.
+ * A fault on a page whose (settled) state already allows the access raced
+ * with another thread's install, done by the time the access repeats.  The
+ * same address faulting so again and again means the kernel's protection
+ * is not ours (the application changed it): not ours to resolve.
  */
 static enum dax_fault_result check_race(enum dax_fault_result r,
 					const void *addr)
@@ -454,7 +470,7 @@ static enum dax_fault_result check_race(enum dax_fault_result r,
 		raced_addr = addr;
 		raced_count = 0;
 	}
-	return ++raced_count > 8 ? DAX_FAULT_FOREIGN : r;
+	return ++raced_count > 32 ? DAX_FAULT_FOREIGN : r;
 }
 
 /* Not ours: what would have happened without syncdax. */
