@@ -29,8 +29,15 @@ W=$(cd "$W" && pwd)
 
 # ---- packages ----
 # linux-image-amd64 is a metapackage: fetch the image it depends on.
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n 1)
+kernel_package() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n 1
+}
+KPKG=$(kernel_package)
+if [ -z "$KPKG" ] && [ "$(id -u)" = 0 ]; then
+	apt-get update -q >/dev/null
+	KPKG=$(kernel_package)
+fi
 if [ -z "$KPKG" ]; then
 	echo "build-guest: apt-cache knows no linux-image-amd64;" \
 	     "run apt-get update" >&2

@@ -30,13 +30,25 @@ RESULTS=${KBENCH_RESULTS:-$HERE/../results}
 NV=/dev/shm/syncdax-kbench-$$.nvdimm
 TCG="-accel tcg,thread=multi -cpu max,monitor=off"
 
-for tool in qemu-system-x86_64 cpio depmod gnuplot; do
-	command -v $tool >/dev/null || {
-		echo "bench-kernel: $tool missing; see bench/kernel/README.md" \
-		     "(apt-get install qemu-system-x86 cpio kmod gnuplot-nox)" >&2
-		exit 1
-	}
-done
+# The host tools (bench only, bench/kernel/README.md): installed with apt
+# when missing and we are root.
+HOSTPKGS="qemu-system-x86 cpio kmod gnuplot-nox"
+missing() {
+	for tool in qemu-system-x86_64 cpio depmod gnuplot; do
+		command -v $tool >/dev/null || { echo $tool; return 0; }
+	done
+	return 1
+}
+if missing >/dev/null && [ "$(id -u)" = 0 ]; then
+	echo "bench-kernel: installing $HOSTPKGS"
+	apt-get update -q >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends $HOSTPKGS >/dev/null
+fi
+if tool=$(missing); then
+	echo "bench-kernel: $tool missing: apt-get install $HOSTPKGS" >&2
+	exit 1
+fi
 mkdir -p "$W" "$RESULTS"
 W=$(cd "$W" && pwd)
 RESULTS=$(cd "$RESULTS" && pwd)
