@@ -180,12 +180,21 @@ static int fd_install(struct sdx_fs *fs, struct sdx_inode *inode, int flags)
 	return fd;
 }
 
+/* An open file taken for a call that runs without the lock: a reference
+ * on its inode and what the call decides on, read under the lock. */
+struct grab {
+	struct sdx_inode *inode;
+	int flags;		/* open flags */
+	mode_t mode;		/* i_mode */
+	uint32_t iflags;	/* i_flags */
+};
+
 /*
- * Take a reference on the inode of @fd for a call that runs without the
- * lock; check the access mode (@need_read/@need_write, -@bad_mode if not).
+ * Take @fd for a call that runs without the lock; check the access mode
+ * (@need_read/@need_write, -@bad_mode if not).
  */
 static int fd_grab(struct sdx_fs *fs, int fd, bool need_read, bool need_write,
-		   int bad_mode, struct sdx_inode **inode, int *flags)
+		   int bad_mode, struct grab *g)
 {
 	struct sdx_file *f = NULL;
 	int err;
@@ -197,8 +206,10 @@ static int fd_grab(struct sdx_fs *fs, int fd, bool need_read, bool need_write,
 		err = sdx_err(-bad_mode, "file descriptor %d is not open for "
 			      "%s", fd, need_write ? "writing" : "reading");
 	if (!err) {
-		*inode = sdx_igrab(f->inode);
-		*flags = f->flags;
+		g->inode = sdx_igrab(f->inode);
+		g->flags = f->flags;
+		g->mode = f->inode->raw.i_mode;
+		g->iflags = f->inode->raw.i_flags;
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return err;
@@ -215,14 +226,14 @@ static void fd_ungrab(struct sdx_inode *inode)
 
 struct sdx_inode *sdx_inode_get_fd(struct sdx_fs *fs, int fd, int *open_flags)
 {
-	struct sdx_inode *inode = NULL;
-	int flags, err = fd_grab(fs, fd, false, false, EBADF, &inode, &flags);
+	struct grab g;
+	int err = fd_grab(fs, fd, false, false, EBADF, &g);
 
 	if (err)
 		return sdx_errno_ptr(err, NULL);
 	if (open_flags)
-		*open_flags = flags;
-	return inode;
+		*open_flags = g.flags;
+	return g.inode;
 }
 
 /* ---- links and creation ---- */
@@ -460,70 +471,70 @@ int sdx_close(struct sdx_fs *fs, int fd)
 
 ssize_t sdx_pread(struct sdx_fs *fs, int fd, void *buf, size_t n, off_t off)
 {
-	struct sdx_inode *inode;
+	struct grab g;
 	ssize_t r;
-	int flags, err;
+	int err;
 
 	sdx_err_clear();
 	if (!fs || off < 0 || (!buf && n))
 		return sdx_errno_ret(!fs || off < 0 ? -EINVAL : -EFAULT);
-	err = fd_grab(fs, fd, true, false, EBADF, &inode, &flags);
+	err = fd_grab(fs, fd, true, false, EBADF, &g);
 	if (err)
 		return sdx_errno_ret(err);
-	if (is_dir(inode))
+	if (S_ISDIR(g.mode))
 		r = -EISDIR;
 	else
-		r = sdx_file_read(inode, buf, n > SSIZE_MAX ? SSIZE_MAX : n,
+		r = sdx_file_read(g.inode, buf, n > SSIZE_MAX ? SSIZE_MAX : n,
 				  (uint64_t)off);
-	fd_ungrab(inode);
+	fd_ungrab(g.inode);
 	return sdx_errno_ret(r);
 }
 
 ssize_t sdx_pwrite(struct sdx_fs *fs, int fd, const void *buf, size_t n,
 		   off_t off)
 {
-	struct sdx_inode *inode;
+	struct grab g;
 	ssize_t r;
-	int flags, err;
+	int err;
 
 	sdx_err_clear();
 	if (!fs || off < 0 || (!buf && n))
 		return sdx_errno_ret(!fs || off < 0 ? -EINVAL : -EFAULT);
-	err = fd_grab(fs, fd, false, true, EBADF, &inode, &flags);
+	err = fd_grab(fs, fd, false, true, EBADF, &g);
 	if (err)
 		return sdx_errno_ret(err);
-	if (!S_ISREG(inode->raw.i_mode))
+	if (!S_ISREG(g.mode))
 		r = sdx_err(-EINVAL, "inode %u is not a regular file",
-			    inode->ino);
+			    g.inode->ino);
 	else
-		r = sdx_file_write(inode, buf, n > SSIZE_MAX ? SSIZE_MAX : n,
-				   (uint64_t)off, flags & O_APPEND);
-	if (r > 0 && ((flags & O_DSYNC) ||
-		      (inode->raw.i_flags & EXT4_SYNC_FL))) {
-		bool is_full = (flags & O_SYNC) == O_SYNC ||
-			       (inode->raw.i_flags & EXT4_SYNC_FL);
+		r = sdx_file_write(g.inode, buf, n > SSIZE_MAX ? SSIZE_MAX : n,
+				   (uint64_t)off, g.flags & O_APPEND);
+	/* O_SYNC and chattr +S: fsync; O_DSYNC: fdatasync */
+	if (r > 0 && ((g.flags & O_DSYNC) || (g.iflags & EXT4_SYNC_FL))) {
+		bool is_full = (g.flags & O_SYNC) == O_SYNC ||
+			       (g.iflags & EXT4_SYNC_FL);
 
-		err = sdx_file_sync(inode, !is_full);
+		err = sdx_file_sync(g.inode, !is_full);
 		if (err)
 			r = err;
 	}
-	fd_ungrab(inode);
+	fd_ungrab(g.inode);
 	return sdx_errno_ret(r);
 }
 
 static int sync_fd(struct sdx_fs *fs, int fd, bool is_datasync)
 {
-	struct sdx_inode *inode;
-	int flags, err;
+	struct grab g;
+	int err;
 
 	sdx_err_clear();
 	if (!fs)
 		return (int)sdx_errno_ret(-EINVAL);
-	err = fd_grab(fs, fd, false, false, EBADF, &inode, &flags);
+	err = fd_grab(fs, fd, false, false, EBADF, &g);
 	if (err)
 		return (int)sdx_errno_ret(err);
-	err = sdx_file_sync(inode, is_datasync);
-	fd_ungrab(inode);
+	err = sdx_file_sync(g.inode, is_datasync);
+	fd_ungrab(g.inode);
 	return (int)sdx_errno_ret(err);
 }
 
@@ -539,43 +550,43 @@ int sdx_fdatasync(struct sdx_fs *fs, int fd)
 
 int sdx_ftruncate(struct sdx_fs *fs, int fd, off_t len)
 {
-	struct sdx_inode *inode;
-	int flags, err;
+	struct grab g;
+	int err;
 
 	sdx_err_clear();
 	if (!fs || len < 0)
 		return (int)sdx_errno_ret(-EINVAL);
-	err = fd_grab(fs, fd, false, true, EINVAL, &inode, &flags);
+	err = fd_grab(fs, fd, false, true, EINVAL, &g);
 	if (err)
 		return (int)sdx_errno_ret(err);
-	if (!S_ISREG(inode->raw.i_mode))
+	if (!S_ISREG(g.mode))
 		err = -EINVAL;
-	else if (inode->raw.i_flags & (EXT4_IMMUTABLE_FL | EXT4_APPEND_FL))
+	else if (g.iflags & (EXT4_IMMUTABLE_FL | EXT4_APPEND_FL))
 		err = sdx_err(-EPERM, "inode %u is immutable or append-only",
-			      inode->ino);
+			      g.inode->ino);
 	else
-		err = sdx_file_truncate(inode, (uint64_t)len);
-	fd_ungrab(inode);
+		err = sdx_file_truncate(g.inode, (uint64_t)len);
+	fd_ungrab(g.inode);
 	return (int)sdx_errno_ret(err);
 }
 
 int sdx_fallocate(struct sdx_fs *fs, int fd, int mode, off_t off, off_t len)
 {
-	struct sdx_inode *inode;
-	int flags, err;
+	struct grab g;
+	int err;
 
 	sdx_err_clear();
 	if (!fs || off < 0 || len <= 0)
 		return (int)sdx_errno_ret(-EINVAL);
-	err = fd_grab(fs, fd, false, true, EBADF, &inode, &flags);
+	err = fd_grab(fs, fd, false, true, EBADF, &g);
 	if (err)
 		return (int)sdx_errno_ret(err);
-	if (inode->raw.i_flags & EXT4_IMMUTABLE_FL)
-		err = sdx_err(-EPERM, "inode %u is immutable", inode->ino);
+	if (g.iflags & EXT4_IMMUTABLE_FL)
+		err = sdx_err(-EPERM, "inode %u is immutable", g.inode->ino);
 	else
-		err = sdx_file_fallocate(inode, mode, (uint64_t)off,
+		err = sdx_file_fallocate(g.inode, mode, (uint64_t)off,
 					 (uint64_t)len);
-	fd_ungrab(inode);
+	fd_ungrab(g.inode);
 	return (int)sdx_errno_ret(err);
 }
 

@@ -490,6 +490,92 @@ static void test_concurrent_writers_appenders_and_creators(void **state)
 	free(all);
 }
 
+struct mixer {
+	struct sdx_fs *fs;
+	unsigned id;
+};
+
+/* Writes, reads, truncates, punches and fsyncs on one shared file. */
+static void *mix(void *arg)
+{
+	struct mixer *m = arg;
+	uint8_t buf[32768];
+	unsigned seed = m->id * 7919u + 1;
+	int fd = sdx_open(m->fs, "/mixed", O_RDWR, 0);
+
+	if (fd < 0)
+		return "open";
+	for (unsigned i = 0; i < 400; i++) {
+		off_t off = (off_t)(rand_r(&seed) % (4u << 20));
+		size_t len = 1 + (size_t)rand_r(&seed) % sizeof(buf);
+		int r = 0;
+
+		memset(buf, (int)(m->id + 1), len);
+		switch (rand_r(&seed) % 6) {
+		case 0:
+		case 1:
+			r = sdx_pwrite(m->fs, fd, buf, len, off) ==
+			    (ssize_t)len ? 0 : -1;
+			break;
+		case 2:
+			r = sdx_pread(m->fs, fd, buf, len, off) < 0 ? -1 : 0;
+			break;
+		case 3:
+			r = sdx_ftruncate(m->fs, fd, off);
+			break;
+		case 4:
+			r = sdx_fallocate(m->fs, fd, FALLOC_FL_PUNCH_HOLE |
+					  FALLOC_FL_KEEP_SIZE, off,
+					  (off_t)len);
+			break;
+		default:
+			r = i % 2 ? sdx_fdatasync(m->fs, fd) :
+			    sdx_fsync(m->fs, fd);
+		}
+		if (r != 0)
+			return "operation";
+	}
+	return sdx_close(m->fs, fd) ? "close" : NULL;
+}
+
+static void test_concurrent_remaps_and_io_on_one_file(void **state)
+{
+	struct sdx_fs *fs = mount_rw();
+	struct mixer m[THREADS];
+	pthread_t t[THREADS];
+	uint8_t *buf;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	fd = sdx_open(fs, "/mixed", O_CREAT | O_RDWR, 0644);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	for (unsigned i = 0; i < THREADS; i++) {
+		m[i] = (struct mixer){ .fs = fs, .id = i };
+		assert_int_equal(pthread_create(&t[i], NULL, mix, &m[i]), 0);
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		void *err;
+
+		assert_int_equal(pthread_join(t[i], &err), 0);
+		if (err)
+			fail_msg("thread %u: %s failed: %s", i, (char *)err,
+				 sdx_strerror_detail());
+	}
+	/* every byte is zero or one thread's fill: no torn or stale data */
+	assert_int_equal(sdx_stat(fs, "/mixed", &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	fd = sdx_open(fs, "/mixed", O_RDONLY, 0);
+	assert_int_equal(sdx_pread(fs, fd, buf, (size_t)st.st_size + 1, 0),
+			 st.st_size);
+	for (off_t i = 0; i < st.st_size; i++)
+		assert_true(buf[i] <= THREADS);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	free(buf);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+}
+
 static void test_chattr_flags_stored_and_enforced(void **state)
 {
 	struct sdx_fs *fs = mount_rw();
@@ -544,6 +630,7 @@ int main(void)
 			test_orphan_of_crashed_process_is_deleted_at_mount),
 		cmocka_unit_test(
 			test_concurrent_writers_appenders_and_creators),
+		cmocka_unit_test(test_concurrent_remaps_and_io_on_one_file),
 		cmocka_unit_test(test_chattr_flags_stored_and_enforced),
 	};
 
