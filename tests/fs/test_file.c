@@ -389,6 +389,18 @@ struct worker {
 	size_t size;
 };
 
+/* Join the THREADS workers; each returns NULL or what failed. */
+static void join_all(pthread_t *t)
+{
+	for (unsigned i = 0; i < THREADS; i++) {
+		void *err;
+
+		assert_int_equal(pthread_join(t[i], &err), 0);
+		if (err)
+			fail_msg("thread %u: %s failed", i, (char *)err);
+	}
+}
+
 static void *work(void *arg)
 {
 	struct worker *w = arg;
@@ -449,14 +461,7 @@ static void test_concurrent_writers_appenders_and_creators(void **state)
 					.model = calloc(1, 2u << 20) };
 		assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
 	}
-	for (unsigned i = 0; i < THREADS; i++) {
-		void *err;
-
-		assert_int_equal(pthread_join(t[i], &err), 0);
-		if (err)
-			fail_msg("thread %u: %s failed: %s", i, (char *)err,
-				 sdx_strerror_detail());
-	}
+	join_all(t);
 	for (unsigned i = 0; i < THREADS; i++) {
 		char path[32];
 
@@ -554,14 +559,7 @@ static void test_concurrent_remaps_and_io_on_one_file(void **state)
 		m[i] = (struct mixer){ .fs = fs, .id = i };
 		assert_int_equal(pthread_create(&t[i], NULL, mix, &m[i]), 0);
 	}
-	for (unsigned i = 0; i < THREADS; i++) {
-		void *err;
-
-		assert_int_equal(pthread_join(t[i], &err), 0);
-		if (err)
-			fail_msg("thread %u: %s failed: %s", i, (char *)err,
-				 sdx_strerror_detail());
-	}
+	join_all(t);
 	/* every byte is zero or one thread's fill: no torn or stale data */
 	assert_int_equal(sdx_stat(fs, "/mixed", &st), 0);
 	buf = malloc((size_t)st.st_size + 1);
