@@ -596,6 +596,17 @@ static void test_punch_and_truncate_under_live_mapping(void **state)
 				       8 * PS, 8 * PS), 0);
 	assert_int_equal(p[8 * PS], 'A' + 16);
 	assert_int_equal(p[20 * PS], 'A' + 28 % 26);
+	/* Insert a 4-page hole at page 8: page 8's data moves to page 12. */
+	assert_int_equal(sdx_fallocate(fs, fd, FALLOC_FL_INSERT_RANGE,
+				       8 * PS, 4 * PS), 0);
+	assert_int_equal(p[8 * PS], 0);
+	assert_int_equal(p[12 * PS], 'A' + 16);
+	/* Zero a range that is mapped writable: zeroes through the map. */
+	p[13 * PS + 1] = 'z';
+	assert_int_equal(sdx_fallocate(fs, fd, FALLOC_FL_ZERO_RANGE,
+				       13 * PS, 2 * PS), 0);
+	assert_int_equal(p[13 * PS + 1], 0);
+	assert_int_equal(p[15 * PS], 'A' + 19);
 	/* Truncate: beyond the new end the mapping raises SIGBUS. */
 	assert_int_equal(sdx_ftruncate(fs, fd, 4 * PS), 0);
 	assert_false(read_gets_sigbus(p + 3 * PS));
