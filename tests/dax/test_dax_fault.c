@@ -418,6 +418,35 @@ static void test_nonsync_write_is_dirty_until_msync(void **state)
 	fake_free(f);
 }
 
+/* What fsync owes the mappings of a file (sdx_dax_writeback): dirty pages
+ * of its non-synchronous mappings flushed and write-protected again. */
+static void test_writeback_protects_dirty_pages_of_a_file(void **state)
+{
+	struct fake *f = fake_new(8 * PS);
+	uint8_t *p, *q;
+	char perms[5];
+
+	(void)state;
+	set_config(1, 0, false);
+	p = fake_map(f, 8 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, O_RDWR);
+	q = fake_map(f, 8 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, O_RDWR);
+	p[0] = 1;
+	p[5 * PS] = 2;
+	q[7 * PS] = 3;
+	sdx_dax_writeback(&f->slot);
+	assert_int_equal(stats().msync_pages, 3);
+	perms_of(p + 5 * PS, perms);
+	assert_string_equal(perms, "r--s");
+	perms_of(q + 7 * PS, perms);
+	assert_string_equal(perms, "r--s");
+	assert_int_equal(q[5 * PS], 2);		/* the same block */
+	p[5 * PS] = 4;				/* dirty again */
+	assert_int_equal(stats().faults_mkwrite, 1);
+	assert_int_equal(sdx_munmap(p, 8 * PS), 0);
+	assert_int_equal(sdx_munmap(q, 8 * PS), 0);
+	fake_free(f);
+}
+
 static sigjmp_buf bus_jmp;
 static volatile void *bus_addr;
 static volatile int bus_code;
@@ -985,6 +1014,8 @@ int main(int argc, char **argv)
 			test_sync_flag_makes_shared_mapping_synchronous),
 		cmocka_unit_test(test_map_sync_without_validate_is_ignored),
 		cmocka_unit_test(test_nonsync_write_is_dirty_until_msync),
+		cmocka_unit_test(
+			test_writeback_protects_dirty_pages_of_a_file),
 		cmocka_unit_test(test_access_beyond_eof_raises_sigbus),
 		cmocka_unit_test(test_fault_around_maps_neighbours_at_once),
 		cmocka_unit_test(
