@@ -5,9 +5,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -54,6 +56,32 @@ void fz_write_device(const char *path, const void *data, size_t size,
 	}
 }
 
+/*
+ * Map the first @len bytes of @fd and fault them in (for writing if
+ * @is_write, then store and persist); touch them only once sdx_prefault
+ * has said they are there -- a page it cannot map would be SIGBUS, as in
+ * the kernel, which is no finding.
+ */
+static void map_file(struct sdx_fs *fs, int fd, size_t len, bool is_write)
+{
+	int prot = PROT_READ | (is_write ? PROT_WRITE : 0);
+	int flags = is_write ? MAP_SHARED_VALIDATE | MAP_SYNC : MAP_SHARED;
+	volatile uint8_t *p = sdx_mmap(fs, NULL, len, prot, flags, fd, 0);
+	uint8_t sum = 0;
+
+	if (p == MAP_FAILED)
+		return;
+	if (sdx_prefault((void *)p, len, is_write) == 0) {
+		for (size_t i = 0; i < len; i += 512)
+			sum += p[i];
+		if (is_write) {
+			memset((void *)p, sum, len);
+			sdx_persist((const void *)p, len);
+		}
+	}
+	sdx_munmap((void *)p, len);
+}
+
 static void read_file(struct sdx_fs *fs, const char *path, off_t size)
 {
 	static char buf[READ_CHUNK];
@@ -67,6 +95,9 @@ static void read_file(struct sdx_fs *fs, const char *path, off_t size)
 		if (sdx_pread(fs, fd, buf, sizeof(buf),
 			      places[i] > 0 ? places[i] : 0) < 0)
 			break;
+	if (size > 0)
+		map_file(fs, fd, size < READ_CHUNK ? (size_t)size : READ_CHUNK,
+			 false);
 	sdx_getflags(fs, fd, &flags);
 	sdx_close(fs, fd);
 }
@@ -141,6 +172,7 @@ static void write_new_file(struct sdx_fs *fs)
 	sdx_fallocate(fs, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 		      4096);
 	sdx_fsync(fs, fd);
+	map_file(fs, fd, sizeof(data), true);
 	sdx_ftruncate(fs, fd, 6000);
 	sdx_close(fs, fd);
 }
