@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "syncdax.h"
+#include "pmem/pmem.h"
 #include "testutil.h"
 
 static const char *dev;
@@ -243,6 +245,156 @@ static void test_removed_directory_blocks_reused_as_data_stay_data(
 	assert_int_equal(sdx_close(fs, fd), 0);
 }
 
+#define BIG (2 << 20)
+
+/*
+ * In a child: namespace changes and a truncate (through the orphan list),
+ * each made durable by an fsync, crashing
+ * at drain @at (0: never).  Exits 0 when the workload ran to the end.
+ */
+static void crash_workload(const char *img, const char *media, uint64_t at)
+{
+	struct sdx_crash_config cfg = { img, media, at, SDX_CRASH_STRICT, at };
+	struct sdx_fs *cfs;
+	int root, fd, open_u;
+
+	if (at && sdx_crashsim_arm(&cfg))
+		_exit(1);
+	cfs = sdx_mount(img, 0);
+	root = cfs ? sdx_open(cfs, "/", O_RDONLY, 0) : -1;
+	open_u = cfs ? sdx_open(cfs, "/u", O_RDONLY, 0) : -1;
+	if (root < 0 || open_u < 0)
+		_exit(2);
+	if (sdx_rename(cfs, "/a", "/b") || sdx_fsync(cfs, root) ||
+	    sdx_unlink(cfs, "/u") || sdx_fsync(cfs, open_u) ||
+	    sdx_mkdir(cfs, "/n", 0755) || sdx_fsync(cfs, root) ||
+	    sdx_unlink(cfs, "/d/f") || sdx_rmdir(cfs, "/d") ||
+	    sdx_fsync(cfs, root))
+		_exit(3);
+	fd = sdx_open(cfs, "/c", O_CREAT | O_WRONLY, 0644);
+	if (fd < 0 || sdx_pwrite(cfs, fd, "C", 1, 0) != 1 ||
+	    sdx_fsync(cfs, fd) || sdx_close(cfs, fd) || sdx_close(cfs, open_u))
+		_exit(4);
+	fd = sdx_open(cfs, "/big", O_WRONLY, 0);	/* orphan while it shrinks */
+	if (fd < 0 || sdx_ftruncate(cfs, fd, 4096) || sdx_fsync(cfs, fd) ||
+	    sdx_close(cfs, fd))
+		_exit(6);
+	_exit(sdx_unmount(cfs) ? 5 : 0);
+}
+
+/* Content of @path (up to 8 bytes) or "-" when absent. */
+static const char *content(struct sdx_fs *cfs, const char *path, char *buf)
+{
+	int fd = sdx_open(cfs, path, O_RDONLY, 0);
+	ssize_t r;
+
+	if (fd < 0) {
+		assert_int_equal(errno, ENOENT);
+		return "-";
+	}
+	r = sdx_pread(cfs, fd, buf, 8, 0);
+	assert_true(r >= 0);
+	buf[r] = '\0';
+	assert_int_equal(sdx_close(cfs, fd), 0);
+	return buf;
+}
+
+/* After a crash: the durable operations are a prefix, each whole. */
+static void check_prefix(const char *media, uint64_t at)
+{
+	struct sdx_fs *cfs = sdx_mount(media, 0);	/* replays, orphans */
+	char a[16], b[16], c[16], u[16];
+	struct stat st;
+	bool renamed, unlinked, made, removed, created;
+
+	if (!cfs)
+		fail_msg("crash at drain %llu: mount: %s",
+			 (unsigned long long)at, sdx_strerror_detail());
+	renamed = strcmp(content(cfs, "/a", a), "-") == 0;
+	assert_string_equal(content(cfs, "/b", b), renamed ? "A" : "B");
+	if (!renamed)
+		assert_string_equal(a, "A");
+	unlinked = strcmp(content(cfs, "/u", u), "-") == 0;
+	made = sdx_stat(cfs, "/n", &st) == 0;
+	removed = sdx_stat(cfs, "/d", &st) != 0;
+	created = strcmp(content(cfs, "/c", c), "-") != 0;
+	assert_int_equal(sdx_stat(cfs, "/big", &st), 0);
+	if (st.st_size != 4096 && st.st_size != BIG)
+		fail_msg("crash at drain %llu: /big has %lld bytes",
+			 (unsigned long long)at, (long long)st.st_size);
+	if (st.st_size == 4096 && !created)
+		fail_msg("crash at drain %llu: truncate before create",
+			 (unsigned long long)at);
+	if (!removed)
+		assert_int_equal(sdx_stat(cfs, "/d/f", &st) == 0 ||
+				 errno == ENOENT, 1);
+	if ((unlinked && !renamed) || (made && !unlinked) ||
+	    (removed && !made) || (created && !removed) ||
+	    (created && strcmp(c, "C") && strcmp(c, "")))
+		fail_msg("crash at drain %llu: not a prefix: renamed %d "
+			 "unlinked %d made %d removed %d created %d (%s)",
+			 (unsigned long long)at, renamed, unlinked, made,
+			 removed, created, c);
+	assert_int_equal(sdx_unmount(cfs), 0);
+	if (!tu_fsck_clean(media))
+		fail_msg("crash at drain %llu: e2fsck -fn not clean",
+			 (unsigned long long)at);
+}
+
+static void test_crash_at_every_drain_keeps_changes_whole_and_ordered(
+	void **state)
+{
+	char *base = strdup(tu_path("dir-crash.base"));
+	char *img = strdup(tu_path("dir-crash.img"));
+	char *media = strdup(tu_path("dir-crash.media"));
+	uint64_t at;
+	int fd;
+
+	(void)state;
+	create("/a", "A");
+	create("/b", "B");
+	create("/u", "U");
+	assert_int_equal(sdx_mkdir(fs, "/d", 0755), 0);
+	create("/d/f", "F");
+	fd = sdx_open(fs, "/big", O_CREAT | O_WRONLY, 0644);
+	assert_int_equal(sdx_ftruncate(fs, fd, BIG), 0);
+	for (off_t off = 0; off < BIG; off += 65536)	/* 32 extents */
+		assert_int_equal(sdx_pwrite(fs, fd, "x", 1, off), 1);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_int_equal(tu_sh("cp %s %s", dev, base), 0);
+	for (at = 1;; at++) {
+		pid_t pid;
+		int status;
+
+		assert_int_equal(tu_sh("cp %s %s", base, img), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			crash_workload(img, media, at);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) == 0)
+			break;
+		if (WEXITSTATUS(status) != SDX_CRASH_EXIT)
+			fail_msg("workload failed with status %d at drain %llu",
+				 WEXITSTATUS(status), (unsigned long long)at);
+		check_prefix(media, at);
+	}
+	printf("# %llu crash points checked\n", (unsigned long long)at - 1);
+	assert_true(at > 10);
+	fs = sdx_mount(dev, 0);	/* for teardown */
+	fd = sdx_open(fs, "/a", O_RDONLY, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	unlink(base);
+	unlink(img);
+	unlink(media);
+	free(base);
+	free(img);
+	free(media);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +412,9 @@ int main(void)
 			setup_fs, teardown_fs),
 		cmocka_unit_test_setup_teardown(
 			test_removed_directory_blocks_reused_as_data_stay_data,
+			setup_fs, teardown_fs),
+		cmocka_unit_test_setup_teardown(
+			test_crash_at_every_drain_keeps_changes_whole_and_ordered,
 			setup_fs, teardown_fs),
 	};
 
