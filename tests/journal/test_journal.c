@@ -38,10 +38,13 @@
 #include "testutil.h"
 
 #define IMG_SIZE (64ull << 20)
-/* Free data blocks of a fresh 64 MiB image (metadata ends near 2100). */
-#define B1 10000
-#define B2 10001
-#define B3 10002
+/* The crash tests copy the image for every crash: a smaller one. */
+#define SMALL_IMG_SIZE (16ull << 20)
+/* Free data blocks of a fresh image of either size (metadata ends near
+ * 1300 in 16 MiB, 2100 in 64 MiB). */
+#define B1 3000
+#define B2 3001
+#define B3 3002
 #define EXT4_SB_OFFSET 1024
 #define EXT4_SB_VOLUME_NAME 0x78
 #define EXT4_SB_CHECKSUM 0x3fc
@@ -50,7 +53,7 @@ struct jimg {
 	char path[256];
 	struct sdx_jextent ext[16];
 	unsigned nr_ext;
-	uint64_t fs_blocks;
+	uint64_t size, fs_blocks;
 	bool metadata_csum, is_64bit;	/* of the ext4 image */
 };
 
@@ -76,15 +79,21 @@ static void jimg_read_layout(struct jimg *im)
 			 "sed -n 's/^Block count: *//p'", im->path);
 	im->fs_blocks = strtoull(out, NULL, 10);
 	free(out);
-	assert_int_equal(im->fs_blocks, IMG_SIZE / 4096);
+	assert_int_equal(im->fs_blocks, im->size / 4096);
+}
+
+static void jimg_make_sized(struct jimg *im, const char *name, uint64_t size)
+{
+	snprintf(im->path, sizeof(im->path), "%s", tu_path(name));
+	tu_mkfs(im->path, size);
+	im->size = size;
+	im->metadata_csum = im->is_64bit = true;
+	jimg_read_layout(im);
 }
 
 static void jimg_make(struct jimg *im, const char *name)
 {
-	snprintf(im->path, sizeof(im->path), "%s", tu_path(name));
-	tu_mkfs(im->path, IMG_SIZE);
-	im->metadata_csum = im->is_64bit = true;
-	jimg_read_layout(im);
+	jimg_make_sized(im, name, IMG_SIZE);
 }
 
 /* An image made by mkfs.ext4 itself, without metadata_csum and 64bit:
@@ -97,6 +106,7 @@ static void jimg_make_plain(struct jimg *im, const char *name)
 			       "4096 -O ^metadata_csum,^64bit,^orphan_file,"
 			       "^metadata_csum_seed '%s' >/dev/null 2>&1",
 			       IMG_SIZE, im->path, im->path), 0);
+	im->size = IMG_SIZE;
 	im->metadata_csum = im->is_64bit = false;
 	jimg_read_layout(im);
 }
@@ -899,6 +909,185 @@ static void test_damaged_log_without_checksums_never_crashes(void **state)
 	unlink(im.path);
 }
 
+/* ---- random transactions crashed at sampled drains ---- */
+
+#define RND_BLOCKS 48
+#define RND_BASE 3100
+#define RND_COMMITS 150
+#define RND_ANY (-1)		/* revoked: contents unspecified */
+
+static uint64_t rnd_next(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/*
+ * Transaction @k of the random workload: a few writes (some as new
+ * blocks) and revokes of RND_BLOCKS blocks.  Applies it to @model, and to
+ * @j when given.  Return: 0, or the failing step (the child's exit code).
+ */
+static int rnd_transaction(uint64_t *seed, struct sdx_journal *j,
+			   int *model, int k)
+{
+	struct sdx_handle *h = NULL;
+	int nops = 1 + (int)(rnd_next(seed) % 6);
+
+	if (j && sdx_journal_start(j, 8, &h))
+		return 10;
+	for (int op = 0; op < nops; op++) {
+		uint64_t r = rnd_next(seed);
+		uint64_t block = RND_BASE + r % RND_BLOCKS;
+		int kind = (int)((r >> 32) % 8), v = 1 + (k * 7 + op) % 250;
+		void *data;
+
+		if (kind == 0) {
+			if (j && sdx_journal_revoke(h, block))
+				return 11;
+			model[block - RND_BASE] = RND_ANY;
+			continue;
+		}
+		if (j && (kind == 1 ? sdx_journal_get_create_access(h, block,
+								    &data)
+				    : sdx_journal_get_write_access(h, block,
+								   &data)))
+			return 12;
+		if (j) {
+			memset(data, v, 4096);
+			sdx_journal_dirty_metadata(h, block);
+		}
+		model[block - RND_BASE] = v;
+	}
+	return j && sdx_journal_stop(h) ? 13 : 0;
+}
+
+/* The model after @commits transactions. */
+static void rnd_model(int *model, int commits)
+{
+	uint64_t seed = 42;
+
+	for (int b = 0; b < RND_BLOCKS; b++)
+		model[b] = 0;
+	for (int k = 1; k <= commits; k++)
+		rnd_transaction(&seed, NULL, model, k);
+}
+
+/* In a child: run the workload crashing at drain @at (0: never); write
+ * "k" to @fd after commit k returned, and the drain count at the end. */
+static void rnd_workload(const struct jimg *im, const char *media,
+			 uint64_t at, enum sdx_crash_mode mode, int fd)
+{
+	struct sdx_crash_config cfg = { im->path, media, at, mode, at };
+	struct sdx_journal_opts o = jimg_opts(im, false);
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	int model[RND_BLOCKS], err;
+	uint64_t seed = 42, drains;
+
+	if (sdx_crashsim_arm(&cfg) ||
+	    jimg_open_opts(im, im->path, &o, &dev, &j))
+		_exit(1);
+	for (int k = 1; k <= RND_COMMITS; k++) {
+		err = rnd_transaction(&seed, j, model, k);
+		if (err || sdx_journal_force_commit(j))
+			_exit(err ? err : 2);
+		if (write(fd, &k, sizeof(k)) != sizeof(k))
+			_exit(3);
+	}
+	if (sdx_journal_close(j))
+		_exit(4);
+	sdx_dev_close(dev);
+	drains = sdx_crashsim_drains();
+	_exit(write(fd, &drains, sizeof(drains)) == sizeof(drains) ? 0 : 5);
+}
+
+/* Run the child; return its status, *@committed the last commit done. */
+static int rnd_run(const struct jimg *im, const char *media, uint64_t at,
+		   enum sdx_crash_mode mode, int *committed,
+		   uint64_t *drains)
+{
+	int fds[2], k, status;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		rnd_workload(im, media, at, mode, fds[1]);
+	}
+	close(fds[1]);
+	*committed = 0;
+	while (*committed < RND_COMMITS &&
+	       read(fds[0], &k, sizeof(k)) == sizeof(k))
+		*committed = k;
+	if (drains && read(fds[0], drains, sizeof(*drains)) != sizeof(*drains))
+		*drains = 0;
+	close(fds[0]);
+	status = wait_child(pid);
+	return status;
+}
+
+static bool rnd_state_is(struct sdx_journal *j, const int *model)
+{
+	for (int b = 0; b < RND_BLOCKS; b++)
+		if (model[b] != RND_ANY &&
+		    !block_is(sdx_journal_bread(j, RND_BASE + (uint64_t)b),
+			      model[b]))
+			return false;
+	return true;
+}
+
+static void test_random_transactions_crashed_recover_a_prefix(void **state)
+{
+	static const enum sdx_crash_mode modes[] = {
+		SDX_CRASH_STRICT, SDX_CRASH_EVICT, SDX_CRASH_TEAR };
+	struct jimg im;
+	char media[256], pristine[256];
+	int model[RND_BLOCKS], next[RND_BLOCKS], committed;
+	uint64_t drains = 0;
+
+	(void)state;
+	jimg_make_sized(&im, "j-rnd.img", SMALL_IMG_SIZE);
+	snprintf(media, sizeof(media), "%s", tu_path("j-rnd.media"));
+	snprintf(pristine, sizeof(pristine), "%s", tu_path("j-rnd.orig"));
+	assert_int_equal(tu_sh("cp '%s' '%s'", im.path, pristine), 0);
+	assert_int_equal(rnd_run(&im, media, 0, SDX_CRASH_STRICT, &committed,
+				 &drains), 0);
+	assert_int_equal(committed, RND_COMMITS);
+	assert_true(drains > RND_COMMITS);
+	for (unsigned i = 0; i < 3 * 16; i++) {
+		uint64_t at = 1 + (i * 7919u + 13) % drains;
+		enum sdx_crash_mode mode = modes[i % 3];
+		struct sdx_dev *dev;
+		struct sdx_journal *j;
+
+		assert_int_equal(tu_sh("cp '%s' '%s'", pristine, im.path), 0);
+		assert_int_equal(rnd_run(&im, media, at, mode, &committed, NULL),
+				 SDX_CRASH_EXIT);
+		rnd_model(model, committed);
+		rnd_model(next, committed + 1);
+		jimg_open(&im, media, false, &dev, &j);
+		if (!rnd_state_is(j, model) && !rnd_state_is(j, next))
+			fail_msg("crash at drain %llu (mode %d) after commit "
+				 "%d: blocks match neither %d nor %d commits",
+				 (unsigned long long)at, (int)mode, committed,
+				 committed, committed + 1);
+		jclose(dev, j);
+		if (!tu_fsck_clean(media))
+			fail_msg("crash at drain %llu: e2fsck -fn not clean",
+				 (unsigned long long)at);
+	}
+	printf("# 48 of %llu drains crashed (strict, evict, tear): each a "
+	       "prefix\n", (unsigned long long)drains);
+	unlink(media);
+	unlink(pristine);
+	unlink(im.path);
+}
+
 /* ---- crash at every drain ---- */
 
 /* The workload: T1 {B1=1, B2=1}, T2 {label "t2", B1=2, B3=2},
@@ -972,7 +1161,7 @@ static void crash_every_drain(enum sdx_crash_mode mode)
 	uint64_t at;
 	int status = -1;
 
-	jimg_make(&im, "j-crash.img");
+	jimg_make_sized(&im, "j-crash.img", SMALL_IMG_SIZE);
 	snprintf(media, sizeof(media), "%s", tu_path("j-crash.media"));
 	snprintf(pristine, sizeof(pristine), "%s", tu_path("j-crash.orig"));
 	assert_int_equal(tu_sh("cp '%s' '%s'", im.path, pristine), 0);
@@ -1043,6 +1232,8 @@ int main(void)
 			test_block_modified_while_committing_gets_frozen_copy),
 		cmocka_unit_test(
 			test_damaged_log_without_checksums_never_crashes),
+		cmocka_unit_test(
+			test_random_transactions_crashed_recover_a_prefix),
 		cmocka_unit_test(test_crash_at_every_drain_recovers_a_prefix),
 		cmocka_unit_test(
 			test_crash_with_evicted_or_torn_lines_recovers_a_prefix),
