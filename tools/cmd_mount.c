@@ -483,7 +483,7 @@ static int daemonize_and_serve(const struct mount_args *a)
 		return fail_errno("mount: fork");
 	if (pid == 0) {
 		close(pipe_fd[0]);
-		_exit(serve(a, pipe_fd[1]));
+		exit(serve(a, pipe_fd[1]));	/* stdio was flushed */
 	}
 	close(pipe_fd[1]);
 	do {
