@@ -1,12 +1,14 @@
 /*
  * test_random_ops.c - a seeded random sequence of file system operations
  * (create, write at random offsets incl. far past the end, truncate up and
- * down, punch, zero range, collapse and insert range, rename within and across directories and over
+ * down, punch, zero range, collapse and insert range, fast and slow
+ * symlinks, rename within and across directories and over
  * existing entries, unlink, mkdir, rmdir, and a directory that grows to
  * thousands of entries) run against syncdax and against a model in memory;
  * every result (return value, errno, bytes read) is checked step by step,
  * the whole tree is compared every few hundred steps and after a remount,
- * and e2fsck -fn must call the image clean at the end of every run.
+ * and e2fsck -fn must call the image clean every thousand steps (the file
+ * system unmounted and mounted again) and at the end of every run.
  *
  * SDX_RANDOM_SEEDS=n runs n seeds (default 3), SDX_RANDOM_OPS=n operations
  * per seed (default 2500), SDX_RANDOM_SEED=s starts at seed s.
@@ -37,6 +39,7 @@
 struct node {
 	char name[64];
 	bool is_dir;
+	char *target;			/* symlinks: what they point to */
 	struct node *parent;
 	struct node **kids;		/* directories */
 	size_t nkids, capkids;
@@ -48,8 +51,8 @@ struct run {
 	uint64_t rng;
 	struct sdx_fs *fs;
 	struct node *root, *bigdir, *lpf;	/* lpf: lost+found, kept */
-	struct node **files, **dirs;
-	size_t nfiles, ndirs, capfiles, capdirs;
+	struct node **files, **dirs, **links;
+	size_t nfiles, ndirs, nlinks, capfiles, capdirs, caplinks;
 	size_t total;			/* sum of file sizes */
 	unsigned big_next;
 	uint8_t *buf;			/* I/O scratch, 2 MiB */
@@ -147,7 +150,10 @@ static struct node *new_node(struct run *r, struct node *dir,
 
 static void free_node(struct run *r, struct node *x)
 {
-	if (x->is_dir) {
+	if (x->target) {
+		list_del(r->links, &r->nlinks, x);
+		free(x->target);
+	} else if (x->is_dir) {
 		list_del(r->dirs, &r->ndirs, x);
 		free(x->kids);
 	} else {
@@ -270,7 +276,8 @@ static void check_tree(struct run *r, struct node *dir)
 		if (!x)
 			fail_msg("step %u: %s/%s is not in the model", r->step,
 				 path, de->d_name);
-		assert_int_equal(de->d_type, x->is_dir ? DT_DIR : DT_REG);
+		assert_int_equal(de->d_type, x->target ? DT_LNK :
+				 x->is_dir ? DT_DIR : DT_REG);
 		seen++;
 	}
 	sdx_closedir(d);
@@ -280,9 +287,16 @@ static void check_tree(struct run *r, struct node *dir)
 		char p[4096];
 
 		path_of(x, p, sizeof(p));
-		assert_int_equal(sdx_stat(r->fs, p, &st), 0);
+		assert_int_equal(sdx_lstat(r->fs, p, &st), 0);
 		assert_int_equal(S_ISDIR(st.st_mode), x->is_dir);
-		if (x->is_dir) {
+		if (x->target) {
+			char t[4096];
+			ssize_t n = sdx_readlink(r->fs, p, t, sizeof(t));
+
+			assert_true(S_ISLNK(st.st_mode));
+			assert_int_equal(n, (ssize_t)strlen(x->target));
+			assert_memory_equal(t, x->target, (size_t)n);
+		} else if (x->is_dir) {
 			check_tree(r, x);
 		} else {
 			assert_int_equal(st.st_size, (off_t)x->size);
@@ -337,6 +351,31 @@ static void op_mkdir(struct run *r, struct node *dir, const char *name)
 		   EEXIST);
 	if (!exists)
 		new_node(r, dir, name, true);
+}
+
+static void op_symlink(struct run *r, struct node *dir, const char *name)
+{
+	char path[4096], target[512];
+	size_t len = below(r, 2) ? 1 + below(r, 59) : 60 + below(r, 400);
+	struct node *x;
+	bool exists = child(dir, name) != NULL;
+
+	for (size_t i = 0; i < len; i++)
+		target[i] = (char)('a' + (r->step + i) % 26);
+	target[len] = '\0';
+	path_of(dir, path, sizeof(path));
+	strcat(path, dir->parent ? "/" : "");
+	strcat(path, name);
+	trace(r, "symlink %s (%zu bytes)", path, len);
+	expect_ret(r, path, sdx_symlink(r->fs, target, path), exists ? -1 : 0,
+		   EEXIST);
+	if (exists)
+		return;
+	x = calloc(1, sizeof(*x));
+	assert_non_null(x);
+	x->target = strdup(target);
+	attach(dir, x, name);
+	list_add(&r->links, &r->nlinks, &r->caplinks, x);
 }
 
 static void op_write(struct run *r, struct node *f)
@@ -568,12 +607,18 @@ static void one_op(struct run *r)
 		check_file(r, f, below(r, f->size + 10), below(r, 2 * MIB));
 	else if (k < 86)
 		op_rename(r, below(r, 3) ? f : pick_dir(r));
-	else if (k < 91)
+	else if (k < 90)
 		op_unlink(r, f);
-	else if (k < 96)
+	else if (k < 93)
 		op_mkdir(r, pick_dir(r), name);
-	else
+	else if (k < 96)
 		op_rmdir(r, pick_dir(r));
+	else if (k < 98 || !r->nlinks)
+		op_symlink(r, pick_dir(r), name);
+	else if (k < 99)
+		op_rename(r, r->links[below(r, r->nlinks)]);
+	else
+		op_unlink(r, r->links[below(r, r->nlinks)]);
 }
 
 static unsigned env_or(const char *name, unsigned dflt)
@@ -615,6 +660,15 @@ static void run_seed(uint64_t seed, unsigned ops)
 		one_op(&r);
 		if (r.step % 500 == 499)
 			check_tree(&r, r.root);
+		if (r.step % 1000 == 999) {	/* persistence mid-run */
+			assert_int_equal(sdx_unmount(r.fs), 0);
+			if (!tu_fsck_clean(dev))
+				fail_msg("seed %llu step %u: e2fsck -fn found "
+					 "errors", (unsigned long long)seed,
+					 r.step);
+			r.fs = sdx_mount(dev, 0);
+			assert_non_null(r.fs);
+		}
 	}
 	check_tree(&r, r.root);
 	assert_int_equal(sdx_unmount(r.fs), 0);
@@ -633,6 +687,7 @@ static void run_seed(uint64_t seed, unsigned ops)
 	free(r.root);
 	free(r.files);
 	free(r.dirs);
+	free(r.links);
 	free(r.buf);
 }
 
