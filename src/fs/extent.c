@@ -1,8 +1,9 @@
 /*
  * extent.c - the extent tree of an inode: lookup, insert (merging with
  * neighbours, splitting nodes, growing the root), removal of ranges
- * (splitting an extent, freeing blocks and emptied nodes, pulling a small
- * tree back into the inode), and unwritten extents.  Inodes of ext2/3
+ * (splitting an extent, freeing blocks and emptied nodes, merging sparse
+ * sibling leaves, pulling a small tree back into the inode), and unwritten
+ * extents.  Inodes of ext2/3
  * (direct and indirect block maps) are mapped too, read-only.
  *
  * The root lives in i_block (a header and 4 entries); deeper nodes are
@@ -854,6 +855,68 @@ static int shrink_tree(struct sdx_handle *h, struct sdx_inode *inode)
 	return 0;
 }
 
+/*
+ * After a removal from the leaf that covers @lblk: if it and a sibling
+ * under the same parent fit in one block three quarters full, move the
+ * right one's entries into the left one and free the right one.
+ */
+static int merge_leaves(struct sdx_handle *h, struct sdx_inode *inode,
+			uint64_t lblk)
+{
+	struct ext4_extent_header *leh, *seh, *dst, *src;
+	struct ext_path path;
+	struct ext_level *up;
+	int d, err = find_path(inode, lblk, &path);
+
+	if (err || path.depth == 0)
+		return err;
+	d = path.depth;
+	up = &path.lv[d - 1];
+	for (int side = 1; side >= -1; side -= 2) {
+		int sib = up->idx + side;
+		uint64_t sblock;
+		void *b;
+
+		if (sib < 0 || sib >= up->eh->eh_entries)
+			continue;
+		sblock = ei_leaf(&ix(up->eh)[sib]);
+		seh = (void *)sdx_bread(inode->fs, sblock, &err);
+		if (!seh)
+			return err;
+		err = check_node(inode, sblock, seh, 0);
+		if (err)
+			return err;
+		leh = path.lv[d].eh;
+		if (leh->eh_entries + seh->eh_entries >
+		    (side > 0 ? leh->eh_max : seh->eh_max) * 3u / 4u)
+			continue;
+		if (side > 0) {
+			err = node_write(h, &path, d);
+			dst = path.lv[d].eh;
+			src = seh;
+		} else {
+			err = sdx_journal_get_write_access(h, sblock, &b);
+			dst = b;
+			src = leh;
+		}
+		if (err)
+			return err;
+		memcpy(ex(dst) + dst->eh_entries, ex(src),
+		       ENTRY_SIZE * src->eh_entries);
+		dst->eh_entries = (uint16_t)(dst->eh_entries + src->eh_entries);
+		set_tail(inode, dst);
+		sdx_journal_dirty_metadata(h, side > 0 ? path.lv[d].block :
+						      sblock);
+		err = free_tree_block(h, inode, side > 0 ? sblock :
+						      path.lv[d].block);
+		if (!err)
+			err = remove_entry(h, &path, d - 1,
+					   side > 0 ? sib : up->idx);
+		return err;
+	}
+	return 0;
+}
+
 /* Unmap [s, t) of leaf entry @i, which covers it; free the blocks. */
 static int cut_extent(struct sdx_handle *h, struct sdx_inode *inode,
 		      struct ext_path *path, int i, uint64_t s, uint64_t t)
@@ -900,6 +963,8 @@ static int cut_extent(struct sdx_handle *h, struct sdx_inode *inode,
 		err = sdx_block_free(h, inode->fs, pb + (s - es), t - s);
 	if (!err)
 		sdx_inode_add_blocks(inode, -(int64_t)(t - s));
+	if (!err)
+		err = merge_leaves(h, inode, s);
 	return err;
 }
 

@@ -285,8 +285,9 @@ static void test_random_unwritten_ops_match_model(void **state)
 	unlink(img);
 }
 
-/* Extents appended in order fill their nodes; e2fsck sees no waste. */
-static void test_appended_extents_fill_their_nodes(void **state)
+/* Extents appended in order fill their nodes, thinned ones merge;
+ * e2fsck sees no waste. */
+static void test_appended_extents_fill_nodes_and_thinned_merge(void **state)
 {
 	const char *img = tu_path("extent-append.img");
 	uint64_t *model = calloc(NLBLK, sizeof(*model)), data;
@@ -303,6 +304,18 @@ static void test_appended_extents_fill_their_nodes(void **state)
 	/* 2000 extents: 6 leaves of up to 340 and one index block */
 	assert_int_equal(root_header(c.inode)->eh_depth, 2);
 	assert_int_equal(sdx_inode_blocks512(c.inode) / 8 - data, 7);
+	check_model(c.inode, model);
+	/* thinned to a tenth: the leaves merge into one, the tree shrinks */
+	for (uint64_t k = 0; k < 2000; k++) {
+		if (k % 10 == 0)
+			continue;
+		assert_int_equal(sdx_extent_remove(c.h, c.inode, 2 * k, 1), 0);
+		model[2 * k] = 0;
+		data--;
+		tick(&c);
+	}
+	assert_int_equal(root_header(c.inode)->eh_depth, 1);
+	assert_int_equal(sdx_inode_blocks512(c.inode) / 8 - data, 1);
 	check_model(c.inode, model);
 	set_size_and_link(&c, img, 4000 * SDX_BLOCK_SIZE, "append");
 	out = tu_capture("e2fsck -fn '%s' 2>&1; echo status=$?", img);
@@ -649,7 +662,7 @@ int main(void)
 			test_10k_extents_depth_2_random_remove_matches_model),
 		cmocka_unit_test(test_unwritten_conversion_splits_and_merges),
 		cmocka_unit_test(test_random_unwritten_ops_match_model),
-		cmocka_unit_test(test_appended_extents_fill_their_nodes),
+		cmocka_unit_test(test_appended_extents_fill_nodes_and_thinned_merge),
 		cmocka_unit_test(test_corrupt_extent_nodes_refused),
 		cmocka_unit_test(test_block_mapped_file_reads_back),
 		cmocka_unit_test(test_crash_at_any_drain_leaves_a_valid_tree),
