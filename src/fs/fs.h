@@ -319,10 +319,11 @@ int sdx_inode_free(struct sdx_handle *h, struct sdx_inode *inode);
 /**
  * sdx_iget - the cached inode @ino, read and checked on first use
  * Checks the number (reserved/out of range: -EUCLEAN, except the
- * root and journal inodes), that the inode is in use (bitmap is not
- * consulted; i_links_count 0 and i_dtime set mean deleted: -ENOENT for a
- * file that vanished), the checksum, i_extra_isize, and the extent root
- * header when EXT4_EXTENTS_FL.  Takes a reference.
+ * root and journal inodes), that the inode may be in use (-ENOENT in an
+ * INODE_UNINIT group, past bg_itable_unused, all zero, or with
+ * i_links_count 0; the bitmap is not consulted), the checksum,
+ * i_extra_isize, and the extent root header when EXT4_EXTENTS_FL.  An
+ * inode already cached is returned as it is.  Takes a reference.
  * Context: lock.
  * Return: 0 and *@out, -EUCLEAN (named), -ENOENT, -ENOMEM.
  */
@@ -388,8 +389,12 @@ void sdx_inode_stat(const struct sdx_inode *inode, struct stat *st);
  * @pblk/@len/@flags: MAPPED: physical block of @lblk and blocks that
  *   follow contiguously in the same extent; UNWRITTEN too, with the flag;
  *   HOLE (*@pblk 0): blocks up to the next extent (or to the 2^32 limit).
+ * An inode without EXT4_EXTENTS_FL is mapped through its ext2/3 block map
+ * (read only: the calls below refuse it with -EOPNOTSUPP; a hole's length
+ * may then stop short of the next mapped block).
  * Context: lock.
- * Return: 0, -EUCLEAN for a corrupt tree (named with the inode).
+ * Return: 0, -EUCLEAN for a corrupt tree or map (named with the inode),
+ *         -EINVAL for a fast symlink (no blocks).
  */
 int sdx_extent_map(struct sdx_inode *inode, uint64_t lblk, uint64_t *pblk,
 		   uint64_t *len, unsigned *flags);
