@@ -684,6 +684,35 @@ static void test_running_copy_is_not_replayed_and_magic_is_escaped(void **s)
 	unlink(im.path);
 }
 
+/* Without a journal (no_journal): home written and persisted at
+ * dirty_metadata; a commit only advances the tids. */
+static void test_direct_mode_writes_home_at_dirty(void **state)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_journal_opts o;
+	sdx_tid_t tid;
+
+	(void)state;
+	jimg_make(&im, "j-direct.img");
+	o = jimg_opts(&im, false);
+	o.no_journal = true;
+	assert_int_equal(sdx_dev_open(im.path, 0, &dev), 0);
+	assert_int_equal(sdx_journal_open(dev, NULL, 0, &o, &j), 0);
+	tid = sdx_journal_running_tid(j);
+	fill_block(j, B1, 0x61);
+	assert_true(block_is(dev->base + B1 * 4096ull, 0x61));
+	assert_int_equal(sdx_journal_commit_upto(j, tid), 0);
+	assert_int_equal(sdx_journal_last_committed(j), tid);
+	assert_int_equal(sdx_journal_running_tid(j), tid + 1);
+	assert_null(sdx_journal_bread(j, im.fs_blocks));
+	jclose(dev, j);
+	assert_int_equal(byte_on_file(im.path, B1), 0x61);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
 /* Many transactions: the log wraps and checkpoints when half full; a
  * transaction of more blocks than one descriptor holds; then death,
  * replay by us and (on a copy) by e2fsck give the same image. */
@@ -1208,6 +1237,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_commit_reaches_home_only_at_checkpoint),
+		cmocka_unit_test(test_direct_mode_writes_home_at_dirty),
 		cmocka_unit_test(test_commit_then_kill_is_replayed_at_open),
 		cmocka_unit_test(
 			test_e2fsck_replays_our_journal_without_corrections),
