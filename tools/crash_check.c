@@ -47,6 +47,7 @@
 #include "crash_harness.h"
 
 #define CHILD_TIMEOUT 300	/* seconds a crash or check child may take */
+#define MAX_RECORD (1u << 20)	/* bytes of one record in the side channel */
 
 extern char **environ;
 
@@ -173,7 +174,8 @@ int crash_log_read(const char *path, struct crash_log *log, char *why,
 		}
 		else if (sscanf(line, "R %llu %llu %llu %127s", &a, &b, &c,
 				name) == 4)
-			ret = add_record(log, name, a, b, c);
+			ret = b == 0 || b > MAX_RECORD ? -1 :
+			      add_record(log, name, a, b, c);
 		else if (sscanf(line, "F %llu %llu %127s", &a, &b, name) == 3)
 			forget_records(log, name, a, b);
 		else if (line[0] == 'N')
@@ -183,7 +185,8 @@ int crash_log_read(const char *path, struct crash_log *log, char *why,
 				 line + 2);
 	}
 	if (ret)
-		snprintf(why, why_len, "%s: out of memory", path);
+		snprintf(why, why_len, "%s: a record of 0 or more than %u "
+			 "bytes, or out of memory", path, MAX_RECORD);
 	free(line);
 	fclose(f);
 	return ret;
