@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ struct msg {
 };
 
 #define MSG_TEXT_MAX (PIPE_BUF - sizeof(struct msg))
+#define MAX_JOBS 256u
 
 static void print_usage(void)
 {
@@ -129,7 +131,8 @@ static int parse_opts(int argc, char **argv, struct crash_opts *opt,
 	size_t i;
 
 	*opt = (struct crash_opts){ .mode = SDX_CRASH_STRICT, .seed = 1,
-				    .jobs = cpus > 0 ? (unsigned)cpus : 1,
+				    .jobs = cpus <= 0 ? 1 : cpus > MAX_JOBS ?
+					    MAX_JOBS : (unsigned)cpus,
 				    .size = 8u << 20 };
 	snprintf(opt->dir, sizeof(opt->dir), "/dev/shm");
 	optind = 1;
@@ -164,7 +167,7 @@ static int parse_opts(int argc, char **argv, struct crash_opts *opt,
 			break;
 		case 'j':
 			bad = parse_u64(optarg, &v, false) || v == 0 ||
-			      v > 256;
+			      v > MAX_JOBS;
 			opt->jobs = (unsigned)v;
 			break;
 		case 'S':
@@ -324,33 +327,49 @@ struct tally {
 	uint64_t tried, checked, violations, errors;
 };
 
-/* Fork the workers, gather their results, wait for them. */
+static volatile sig_atomic_t is_interrupted;
+
+static void interrupted(int sig)
+{
+	(void)sig;
+	is_interrupted = 1;
+}
+
+/*
+ * Fork the workers, gather their results, wait for them.  SIGINT or
+ * SIGTERM stops the workers and returns, so that the caller still
+ * removes the scratch directory.
+ */
 static int run_tasks(const struct crash_opts *opt,
 		     const struct crash_oracle *oracles,
 		     const struct task *tasks, size_t nr_tasks,
 		     struct tally *tally)
 {
+	struct sigaction sa = { .sa_handler = interrupted }, old_int, old_term;
 	bool is_tty = isatty(STDERR_FILENO);
 	char text[PIPE_BUF + 1];
 	unsigned w, started = 0;
 	int pipefd[2], status;
+	pid_t pids[MAX_JOBS];
 	struct msg m;
-	pid_t pid;
 
 	if (pipe(pipefd) < 0)
 		return -1;
 	fflush(NULL);
 	for (w = 0; w < opt->jobs && w < nr_tasks; w++) {
-		pid = fork();
-		if (pid < 0)
+		pids[w] = fork();
+		if (pids[w] < 0)
 			break;
-		if (pid == 0) {
+		if (pids[w] == 0) {
 			close(pipefd[0]);
 			worker(opt, oracles, tasks, nr_tasks, w, pipefd[1]);
 		}
 		started++;
 	}
 	close(pipefd[1]);
+	/* no SA_RESTART: a signal ends the read below, then the cleanup */
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
 	while (read_full(pipefd[0], &m, sizeof(m)) &&
 	       m.len <= MSG_TEXT_MAX && read_full(pipefd[0], text, m.len)) {
 		text[m.len] = 0;
@@ -371,10 +390,16 @@ static int run_tasks(const struct crash_opts *opt,
 	if (is_tty)
 		fputc('\n', stderr);
 	close(pipefd[0]);
+	for (w = 0; is_interrupted && w < started; w++)
+		kill(pids[w], SIGTERM);
 	while (started-- > 0)
 		if (wait(&status) > 0 && (!WIFEXITED(status) ||
 					  WEXITSTATUS(status) != 0))
 			tally->errors++;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (is_interrupted)
+		fprintf(stderr, "syncdax: crashtest: interrupted\n");
 	return tally->tried == nr_tasks ? 0 : -1;
 }
 
