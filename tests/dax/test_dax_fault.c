@@ -972,6 +972,7 @@ static int child_sigbus(void)
 
 static int run_child(const char *mode)
 {
+	char path[64];
 	int status;
 	pid_t pid = fork();
 
@@ -982,6 +983,10 @@ static int run_child(const char *mode)
 		_exit(127);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* A child that died kept its device: tu_path() of its pid. */
+	snprintf(path, sizeof(path), "/dev/shm/sdxtest-%d-dax-fault.dev",
+		 (int)pid);
+	unlink(path);
 	return status;
 }
 
