@@ -5,6 +5,7 @@
 # (the lines of fuzz/fuzz.sh).  $B is the build directory.
 
 B=${B:-build}
+SYNCDAX=${SYNCDAX:-$B/syncdax}
 skip() { echo "1..1"; echo "ok 1 # SKIP $1"; exit 0; }
 
 command -v clang >/dev/null || skip "clang is not installed"
@@ -17,7 +18,9 @@ printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
 clang -fsanitize=fuzzer,address "$probe/probe.c" -o "$probe/probe" \
 	>/dev/null 2>&1 || skip "clang cannot link libFuzzer (libclang-rt-dev)"
 
-# A make of our own: not the jobserver of the make that runs the tests.
+# A make of our own (not the jobserver of the make that runs the tests)
+# that builds only the fuzz targets: the command under test is $SYNCDAX as
+# built, whatever flags it was built with.
 unset MAKEFLAGS MFLAGS MAKELEVEL
 if ! make -j2 BUILD="$B" fuzz-build >"$probe/build.log" 2>&1; then
 	tail -n 30 "$probe/build.log"
@@ -25,4 +28,8 @@ if ! make -j2 BUILD="$B" fuzz-build >"$probe/build.log" 2>&1; then
 	echo "not ok 1 - the fuzz targets build with clang"
 	exit 1
 fi
-make -s BUILD="$B" FUZZ_SECONDS=30 fuzz
+targets=""
+for src in fuzz/fuzz_*.c; do
+	targets="$targets $B/fuzz/$(basename "$src" .c)"
+done
+FZ=$B/fuzz SYNCDAX=$SYNCDAX FUZZ_SECONDS=30 sh fuzz/fuzz.sh $targets
