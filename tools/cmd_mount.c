@@ -5,8 +5,10 @@
  * device.
  *
  * Each FUSE request becomes one call of the public API (include/syncdax.h)
- * on the one mounted struct sdx_fs; an open FUSE file carries its syncdax
- * file descriptor in fi->fh.  Permission checks are the kernel's
+ * on the one mounted struct sdx_fs -- statfs excepted, which reads the
+ * superblock's counts through src/fs (the API has no statfs); lsattr and
+ * chattr arrive as ioctls.  An open FUSE file carries its syncdax file
+ * descriptor in fi->fh.  Permission checks are the kernel's
  * (default_permissions).  A file unlinked while open is renamed to
  * .fuse_hiddenNNNN by libfuse and unlinked at its last close: the kernel
  * asks for the attributes of an open file by inode, which the path-based
@@ -39,6 +41,7 @@
 #include <fuse.h>
 #include <getopt.h>
 #include <limits.h>
+#include <linux/fs.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,6 +307,72 @@ static int op_fallocate(const char *path, int mode, off_t off, off_t len,
 		       : 0;
 }
 
+/* The chattr flags that have an FS_XFLAG_* twin (as the kernel maps them). */
+static const struct {
+	unsigned int flag;
+	unsigned int xflag;
+} xflag_map[] = {
+	{ FS_SYNC_FL, FS_XFLAG_SYNC },
+	{ FS_IMMUTABLE_FL, FS_XFLAG_IMMUTABLE },
+	{ FS_APPEND_FL, FS_XFLAG_APPEND },
+	{ FS_NODUMP_FL, FS_XFLAG_NODUMP },
+	{ FS_NOATIME_FL, FS_XFLAG_NOATIME },
+	{ FS_PROJINHERIT_FL, FS_XFLAG_PROJINHERIT },
+};
+
+/* FS_IOC_FSGETXATTR / FS_IOC_FSSETXATTR in terms of the chattr flags. */
+static int xattr_flags(struct sdx_fs *fs, int fd, struct fsxattr *fsx,
+		       bool is_set)
+{
+	unsigned int flags;
+
+	if (sdx_getflags(fs, fd, &flags))
+		return neg_errno();
+	if (!is_set)
+		memset(fsx, 0, sizeof(*fsx));
+	for (size_t i = 0; i < sizeof(xflag_map) / sizeof(xflag_map[0]); i++) {
+		if (!is_set && (flags & xflag_map[i].flag))
+			fsx->fsx_xflags |= xflag_map[i].xflag;
+		else if (is_set && (fsx->fsx_xflags & xflag_map[i].xflag))
+			flags |= xflag_map[i].flag;
+		else if (is_set)
+			flags &= ~xflag_map[i].flag;
+	}
+	if (is_set && sdx_setflags(fs, fd, flags))
+		return neg_errno();
+	return 0;
+}
+
+/*
+ * lsattr/chattr of a regular file.  The kernel reads the old attributes
+ * with FS_IOC_FSGETXATTR before it sets new flags, and passes the flags
+ * as 4 bytes, as ext4 reads and writes them.
+ */
+static int op_ioctl(const char *path, int cmd, void *arg,
+		    struct fuse_file_info *fi, unsigned int flags, void *data)
+{
+	struct sdx_fs *fs = mounted_fs();
+	int fd = (int)fi->fh;
+
+	(void)path;
+	(void)arg;
+	if (flags & FUSE_IOCTL_DIR)
+		return -ENOTTY;
+	switch ((unsigned int)cmd) {
+	case FS_IOC_GETFLAGS:
+		return sdx_getflags(fs, fd, data) ? neg_errno() : 0;
+	case FS_IOC_SETFLAGS:
+		return sdx_setflags(fs, fd, *(unsigned int *)data) ? neg_errno()
+								   : 0;
+	case FS_IOC_FSGETXATTR:
+		return xattr_flags(fs, fd, data, false);
+	case FS_IOC_FSSETXATTR:
+		return xattr_flags(fs, fd, data, true);
+	default:
+		return -ENOTTY;
+	}
+}
+
 static const struct fuse_operations sdx_fuse_ops = {
 	.init = op_init,
 	.getattr = op_getattr,
@@ -323,6 +392,7 @@ static const struct fuse_operations sdx_fuse_ops = {
 	.fsync = op_fsync,
 	.readdir = op_readdir,
 	.fallocate = op_fallocate,
+	.ioctl = op_ioctl,
 };
 
 struct mount_args {

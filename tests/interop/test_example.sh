@@ -33,7 +33,8 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM
 
 check "syncdax mkfs" sh -c "$SYNCDAX mkfs --size 64M '$img' >/dev/null"
-check "put acknowledges" sh -c "test \"\$($KVLOG '$img' put greeting hello)\" = ack"
+check "put acknowledges" \
+	sh -c "test \"\$($KVLOG '$img' put greeting hello)\" = ack"
 check "get returns what put stored" \
 	sh -c "test \"\$($KVLOG '$img' get greeting)\" = hello"
 check "get of a missing key fails with status 1" \

@@ -4,10 +4,10 @@
 # Mounts a fresh image with FUSE, copies a tree in with cp -r and checks it
 # with diff -r, find and tar, runs a list of POSIX-behaviour checks
 # (permissions, rename over, unlink while open, sparse files, fallocate and
-# punch hole, O_APPEND, symlinks, truncate, statfs), unmounts, checks the
-# image with e2fsck -fn and debugfs, mounts it again and checks that
-# everything is still there.  TAP output; skipped with the reason when FUSE
-# cannot be used here.  $SYNCDAX is the command under test.
+# punch hole, O_APPEND, symlinks, truncate, chattr +S, statfs), unmounts,
+# checks the image with e2fsck -fn and debugfs, mounts it again and checks
+# that everything is still there.  TAP output; skipped with the reason
+# when FUSE cannot be used here.  $SYNCDAX is the command under test.
 
 n=0
 failed=0
@@ -217,6 +217,16 @@ exec 5>&- 6>&-
 check "O_APPEND writes land at the end in order" \
 	test "$(cat "$mnt/log" | tr '\n' ' ')" = "one two three four "
 
+# ---- chattr/lsattr: the ext4 synchronous flag (FS_SYNC_FL) on a file
+echo data >"$mnt/sync-flagged"
+check "chattr +S through the mount" chattr +S "$mnt/sync-flagged"
+check "lsattr through the mount shows S" \
+	sh -c "lsattr '$mnt/sync-flagged' | cut -d' ' -f1 | grep -q S"
+check "chattr -S clears it again" \
+	sh -c "chattr -S '$mnt/sync-flagged' &&
+	       ! lsattr '$mnt/sync-flagged' | cut -d' ' -f1 | grep -q S &&
+	       chattr +S '$mnt/sync-flagged'"
+
 # ---- fsync, statfs
 check "fsync of a file (dd conv=fsync)" \
 	sh -c "head -c 100000 /dev/urandom | \
@@ -239,6 +249,13 @@ check "e2fsck -fn calls the image clean" \
 check "debugfs reads a copied file as it was written" \
 	sh -c "debugfs -R 'cat /tree/include/syncdax.h' '$img' 2>/dev/null |
 	       cmp -s - include/syncdax.h"
+# i_flags of an inode as debugfs prints them ("Flags: 0x80008")
+inode_flags() {
+	debugfs -R "stat $1" "$img" 2>/dev/null |
+		sed -n 's/.*Flags: \(0x[0-9a-f]*\).*/\1/p'
+}
+check "debugfs sees EXT4_SYNC_FL set by chattr +S" \
+	test $(($(inode_flags /sync-flagged) & 0x8)) -ne 0
 check "debugfs sees the unlinked file gone" \
 	sh -c "! debugfs -R 'stat /doomed' '$img' 2>&1 | grep -q Inode:"
 check "mount again" mount_image
