@@ -6,10 +6,11 @@
 #       build/fuzz/fuzz_mount build/fuzz/fuzz_journal
 #
 # Seeds ($FZ/seeds/<target>, remade each run) -- fuzz_mount: images made
-# with `syncdax mkfs`, one left empty and one filled by debugfs (files,
-# a sparse file, symlinks, a directory e2fsck -D indexes), and the 4 KiB-
-# block images of e2fsprogs' test suite ($FUZZ_IMAGES), each cut after its
-# last non-zero block; fuzz_journal: journals debugfs writes (jbd2 csum v3
+# with `syncdax mkfs`, one left empty, one filled by debugfs (files,
+# symlinks, a FIFO, a directory e2fsck -D indexes), one filled by syncdax
+# itself (a directory it indexes), and the 4 KiB-block images of
+# e2fsprogs' test suite ($FUZZ_IMAGES), each cut after its last non-zero
+# block; fuzz_journal: journals debugfs writes (jbd2 csum v3
 # and without, data blocks, revokes, several transactions).  The corpus
 # libFuzzer grows ($FZ/corpus/<target>) is kept between runs.  Inputs in
 # fuzz/regressions/<target>/ (every finding, once fixed) run first.
@@ -61,6 +62,15 @@ mount_seeds() {
 	e2fsck -fyD "$tmp/full" >/dev/null 2>&1
 	[ $? -le 1 ] || return 1
 	cut_image "$tmp/full" "$out/syncdax-full"
+	# written by syncdax itself: its allocation, its htree, its journal
+	cp "$tmp/empty" "$tmp/own"
+	$SYNCDAX mkdir "$tmp/own:/many" >/dev/null &&
+		$SYNCDAX cp "$tmp/data" "$tmp/own:/data" >/dev/null || return 1
+	for i in $(seq 1 120); do
+		$SYNCDAX cp /dev/null "$tmp/own:/many/file-with-a-long-name-$i" \
+			>/dev/null || return 1
+	done
+	cut_image "$tmp/own" "$out/syncdax-written"
 	for gz in "$FUZZ_IMAGES"/*.image.gz; do
 		[ -e "$gz" ] || continue
 		base=$(basename "$gz" .image.gz)
