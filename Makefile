@@ -151,8 +151,9 @@ fuzz: $(FUZZ_TARGETS) $(CMD)
 # with SAN=1 (the guest's benchmarks are linked -static).
 KBENCH := bench_faultlat bench_durability
 .PHONY: bench-kernel
-bench-kernel: $(STATIC)
+bench-kernel: $(STATIC) $(CMD)
 	@mkdir -p $(B)/kernel
 	for b in $(KBENCH); do $(CC) $(CPPFLAGS) $(CFLAGS) -static $(LDFLAGS) \
 		-o $(B)/kernel/$$b bench/$$b.c $(STATIC) -lm || exit 1; done
-	sh bench/kernel/run.sh $(B)/kernel $(addprefix $(B)/kernel/,$(KBENCH))
+	sh bench/kernel/run.sh $(B)/kernel \
+		$(addprefix $(B)/kernel/,$(KBENCH)) $(abspath $(CMD))

@@ -2,7 +2,7 @@
 # run.sh - `make bench-kernel`: syncdax against the kernel's own MAP_SYNC on
 # the same emulated NVDIMM, in a QEMU guest, plus the host-native figures.
 #
-#   sh bench/kernel/run.sh WORKDIR BENCH_FAULTLAT BENCH_DURABILITY
+#   sh bench/kernel/run.sh WORKDIR BENCH_FAULTLAT BENCH_DURABILITY SYNCDAX
 #   environment: KBENCH_BOOTS (2), KBENCH_RUNS (5 per boot),
 #                KBENCH_RECORDS (20000), KBENCH_RESULTS (bench/results)
 #
@@ -13,7 +13,8 @@
 # stalls to every jbd2 commit); each boot runs both static benchmarks
 # against ext4 -o dax and against syncdax in a container on that mount
 # (bench/kernel/init); run the same binaries natively on the host (syncdax
-# on /dev/shm, disk ways in /var/tmp); take medians over every boot and run
+# on /dev/shm, disk ways in /var/tmp) and cp.sh (syncdax cp of 1 GiB vs cp
+# on tmpfs); take medians over every boot and run
 # from the "data" lines; write the tables and gnuplot charts to the results
 # directory and print the tables, ending with one
 # "ratio <configuration> syncdax/kernel=<x>" line per configuration.
@@ -22,6 +23,7 @@ set -eu
 W=$1
 FAULTLAT=$2
 DURABILITY=$3
+SYNCDAX=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
 BOOTS=${KBENCH_BOOTS:-2}
 RUNS=${KBENCH_RUNS:-5}
@@ -87,7 +89,7 @@ if [ -w /dev/kvm ]; then
 		first=2
 	else
 		echo "bench-kernel: KVM did not run the guest" \
-		     "($(tail -n 1 "$W/boot-1.log.qemu")); falling back to TCG"
+		     "($(head -n 1 "$W/boot-1.log.qemu")); falling back to TCG"
 	fi
 fi
 echo "bench-kernel: accelerator $ACCEL"
@@ -110,6 +112,7 @@ done
 echo "bench-kernel: host-native runs"
 "$FAULTLAT" --runs "$RUNS" > "$W/host-faultlat.txt"
 "$DURABILITY" --records "$RECORDS" > "$W/host-durability.txt"
+sh "$HERE/cp.sh" "$SYNCDAX" > "$W/host-cp.txt"
 
 # ---- medians over boots and runs ----
 GUESTLOGS=$(ls "$W"/boot-*.log | grep -v '\.qemu$')
@@ -242,7 +245,15 @@ rm -f "$W/durability.plot"
 	grep -v '^data ' "$W/host-faultlat.txt"
 } > "$RESULTS/faultlat-kernel-histograms.txt"
 
+CT=$RESULTS/cp.txt
+{
+	header "syncdax cp of a 1 GiB file vs cp on tmpfs (host, one run)"
+	cat "$W/host-cp.txt"
+} > "$CT"
+
 cat "$FT"
 echo
 cat "$DT"
+echo
+cat "$CT"
 echo "bench-kernel: $(($(date +%s) - START)) s; tables and charts in $RESULTS"
