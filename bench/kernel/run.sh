@@ -13,8 +13,8 @@
 # stalls to every jbd2 commit); each boot runs both static benchmarks
 # against ext4 -o dax and against syncdax in a container on that mount
 # (bench/kernel/init); run the same binaries natively on the host (syncdax
-# on /dev/shm, disk ways in /var/tmp) and cp.sh (syncdax cp of 1 GiB vs cp
-# on tmpfs); take medians over every boot and run
+# on /dev/shm, disk ways in /var/tmp), cp.sh (syncdax cp of 1 GiB vs cp
+# on tmpfs) and recovery.sh (mount with a full journal); take medians over every boot and run
 # from the "data" lines; write the tables and gnuplot charts to the results
 # directory and print the tables, ending with one
 # "ratio <configuration> syncdax/kernel=<x>" line per configuration.
@@ -113,6 +113,7 @@ echo "bench-kernel: host-native runs"
 "$FAULTLAT" --runs "$RUNS" > "$W/host-faultlat.txt"
 "$DURABILITY" --records "$RECORDS" > "$W/host-durability.txt"
 sh "$HERE/cp.sh" "$SYNCDAX" > "$W/host-cp.txt"
+sh "$HERE/recovery.sh" "$SYNCDAX" > "$W/host-recovery.txt"
 
 # ---- medians over boots and runs ----
 GUESTLOGS=$(ls "$W"/boot-*.log | grep -v '\.qemu$')
@@ -245,10 +246,12 @@ rm -f "$W/durability.plot"
 	grep -v '^data ' "$W/host-faultlat.txt"
 } > "$RESULTS/faultlat-kernel-histograms.txt"
 
-CT=$RESULTS/cp.txt
+CT=$RESULTS/cp-recovery.txt
 {
-	header "syncdax cp of a 1 GiB file vs cp on tmpfs (host, one run)"
+	header "syncdax cp of a 1 GiB file vs cp on tmpfs; mount of a 1 GiB image with a full journal (host, one run)"
 	cat "$W/host-cp.txt"
+	echo
+	cat "$W/host-recovery.txt"
 } > "$CT"
 
 cat "$FT"
