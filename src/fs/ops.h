@@ -40,7 +40,9 @@ int sdx_dir_lookup(struct sdx_inode *dir, const char *name, size_t len,
 
 /*
  * sdx_dir_add - add the entry @name -> @ino (caller checked it is absent)
- * Grows the directory by a block when no block has room.
+ * Where no block has room the directory grows: an htree leaf splits (and
+ * index nodes with it), a one-block directory becomes an htree, a linear
+ * one gets a new block.
  * Return: 0, -ENOSPC, -EFBIG, -EUCLEAN.  Context: lock, handle open.
  */
 int sdx_dir_add(struct sdx_handle *h, struct sdx_inode *dir, const char *name,
