@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "dax/dax.h"
 #include "kernel/backend.h"
 #include "pmem/pmem.h"
 #include "syncdax.h"
@@ -158,6 +159,7 @@ static int run_way(enum way way, struct sdx_fs *fs, const char *dir,
 	err = open_log(&log, dir, records);
 	if (err)
 		goto out;
+	sdx_dax_reset_stats();
 	t0 = bench_now_ns();
 	while (n < records && total < TIME_CAP_NS) {
 		uint64_t t = bench_now_ns();
@@ -173,6 +175,16 @@ static int run_way(enum way way, struct sdx_fs *fs, const char *dir,
 	printf("%-42s %-22s %8llu %11.0f %9.2f %9.2f\n", way_title[way], where,
 	       (unsigned long long)n, rps, bench_percentile(ns, n, 50) / 1e3,
 	       bench_percentile(ns, n, 99) / 1e3);
+	if (way == SYNCDAX_MAPSYNC) {
+		struct sdx_dax_stats st;
+
+		sdx_dax_get_stats(&st);
+		printf("%-42s (%llu write faults, %llu journal commits, %llu "
+		       "pages mapped)\n", "", (unsigned long long)
+		       (st.faults_write + st.faults_mkwrite),
+		       (unsigned long long)st.commits,
+		       (unsigned long long)st.pages_mapped);
+	}
 	printf("data durability %s rps=%.0f p50=%.2f p99=%.2f\n",
 	       way_key[way], rps, bench_percentile(ns, n, 50) / 1e3,
 	       bench_percentile(ns, n, 99) / 1e3);
