@@ -796,8 +796,11 @@ static int remove_entry(struct sdx_fs *fs, struct sdx_nameidata *nd,
 		err = -ENOTDIR;
 	else if (is_rmdir && child->ino == EXT4_ROOT_INO)
 		err = -EBUSY;
-	else if (is_rmdir)
-		err = sdx_dir_is_empty(child) == 1 ? 0 : -ENOTEMPTY;
+	else if (is_rmdir) {
+		int empty = sdx_dir_is_empty(child);
+
+		err = empty < 0 ? empty : empty ? 0 : -ENOTEMPTY;
+	}
 	if (!err)
 		err = sdx_fs_start(fs, OP_CREDITS, &h);
 	if (!err) {

@@ -103,10 +103,14 @@ static int dir_blocks(struct sdx_inode *dir, uint64_t *n)
 {
 	uint64_t size = sdx_inode_size(dir);
 
-	if (size % SDX_BLOCK_SIZE || size / SDX_BLOCK_SIZE >
-	    SDX_MAX_FILE_BLOCKS)
+	if (size % SDX_BLOCK_SIZE)
 		return sdx_err(-EUCLEAN, "directory inode %u: size %llu is not "
 			       "a whole number of blocks", dir->ino,
+			       (unsigned long long)size);
+	/* distinct blocks: a walk never runs longer than the device */
+	if (size / SDX_BLOCK_SIZE > dir->fs->blocks_count)
+		return sdx_err(-EUCLEAN, "directory inode %u: size %llu is "
+			       "larger than the file system", dir->ino,
 			       (unsigned long long)size);
 	*n = size / SDX_BLOCK_SIZE;
 	return 0;

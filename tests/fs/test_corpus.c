@@ -279,6 +279,33 @@ static void test_corrupt_rec_len_and_name_len_are_refused(void **state)
 	}
 }
 
+static void test_changes_in_a_corrupt_directory_are_refused(void **state)
+{
+	const uint16_t bad = 13;	/* rec_len of "." not a multiple of 4 */
+	struct victim v;
+	struct sdx_fs *fs;
+
+	(void)state;
+	make_victim(&v);
+	poke_dir(&v, 4, &bad, 2, true);
+	fs = sdx_mount(img, 0);
+	assert_non_null(fs);
+	assert_int_equal(sdx_open(fs, "/d/new", O_CREAT | O_RDWR, 0644), -1);
+	assert_int_equal(errno, EUCLEAN);
+	assert_int_equal(sdx_unlink(fs, "/d/a"), -1);
+	assert_int_equal(errno, EUCLEAN);
+	assert_int_equal(sdx_rename(fs, "/l", "/d/l"), -1);
+	assert_int_equal(errno, EUCLEAN);
+	assert_int_equal(sdx_rmdir(fs, "/d"), -1);
+	assert_int_equal(errno, EUCLEAN);
+	assert_int_equal(sdx_unmount(fs), 0);
+	/* nothing else was damaged: e2fsck finds only that record */
+	assert_int_equal(tu_sh("e2fsck -fn %s 2>&1 | grep -q 'inode %u'",
+			       img, v.dir_ino), 0);
+	assert_int_equal(tu_sh("debugfs -R 'stat /l' %s 2>/dev/null | "
+			       "grep -q 'Links: 1'", img), 0);
+}
+
 static void test_corrupt_entry_inode_and_checksum_are_refused(void **state)
 {
 	struct victim v;
@@ -308,6 +335,11 @@ static void test_corrupt_sizes_flags_and_orphans_are_refused(void **state)
 	(void)state;
 	make_victim(&v);
 	tu_sh("debugfs -w -R 'sif /d size 5000' %s >/dev/null 2>&1", img);
+	expect_lookup_refused(EUCLEAN);
+
+	make_victim(&v);	/* a walk of 2^32 blocks would never end */
+	tu_sh("debugfs -w -R 'sif /d size 0x100000000000' %s >/dev/null 2>&1",
+	      img);
 	expect_lookup_refused(EUCLEAN);
 
 	make_victim(&v);	/* htree flag on a linear directory */
@@ -343,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_rec_len_and_name_len_are_refused),
 		cmocka_unit_test(
 		    test_corrupt_entry_inode_and_checksum_are_refused),
+		cmocka_unit_test(test_changes_in_a_corrupt_directory_are_refused),
 		cmocka_unit_test(
 		    test_corrupt_sizes_flags_and_orphans_are_refused),
 	};
