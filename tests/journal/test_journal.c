@@ -1117,6 +1117,83 @@ static void test_random_transactions_crashed_recover_a_prefix(void **state)
 	unlink(im.path);
 }
 
+#define STRESS_THREADS 4
+#define STRESS_ROUNDS 400
+#define STRESS_BLOCKS 8
+
+struct stress {
+	struct sdx_journal *j;
+	pthread_mutex_t *lock;
+	uint64_t first;		/* this thread's blocks */
+	int failed;
+};
+
+/* Each round: one handle over this thread's blocks, sometimes a commit
+ * (as fsync would), with the background thread committing meanwhile. */
+static void *stress_thread(void *arg)
+{
+	struct stress *st = arg;
+
+	for (int r = 1; r <= STRESS_ROUNDS && !st->failed; r++) {
+		struct sdx_handle *h;
+		void *data;
+
+		pthread_mutex_lock(st->lock);
+		st->failed = sdx_journal_start(st->j, STRESS_BLOCKS, &h);
+		for (uint64_t b = 0; b < STRESS_BLOCKS && !st->failed; b++) {
+			st->failed = sdx_journal_get_write_access(
+				h, st->first + b, &data);
+			if (!st->failed) {
+				memset(data, r & 0xff, 4096);
+				sdx_journal_dirty_metadata(h, st->first + b);
+			}
+		}
+		if (!st->failed)
+			st->failed = sdx_journal_stop(h);
+		if (!st->failed && r % 16 == 0)
+			st->failed = sdx_journal_commit_upto(
+				st->j, sdx_journal_running_tid(st->j));
+		pthread_mutex_unlock(st->lock);
+	}
+	return NULL;
+}
+
+static void test_threads_and_background_commits_keep_every_update(void **s)
+{
+	struct jimg im;
+	struct sdx_dev *dev;
+	struct sdx_journal *j;
+	struct sdx_journal_opts o;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct stress st[STRESS_THREADS];
+	pthread_t t[STRESS_THREADS];
+
+	(void)s;
+	jimg_make(&im, "j-threads.img");
+	o = jimg_opts(&im, false);
+	o.owner_lock = &lock;
+	o.commit_interval_ms = 1;
+	pthread_mutex_lock(&lock);
+	assert_int_equal(jimg_open_opts(&im, im.path, &o, &dev, &j), 0);
+	pthread_mutex_unlock(&lock);
+	for (int i = 0; i < STRESS_THREADS; i++) {
+		st[i] = (struct stress){ j, &lock,
+					 B1 + (uint64_t)i * STRESS_BLOCKS, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, stress_thread,
+						&st[i]), 0);
+	}
+	for (int i = 0; i < STRESS_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(st[i].failed, 0);
+	}
+	jclose(dev, j);
+	for (uint64_t b = 0; b < STRESS_THREADS * STRESS_BLOCKS; b++)
+		assert_int_equal(byte_on_file(im.path, B1 + b),
+				 STRESS_ROUNDS & 0xff);
+	assert_true(tu_fsck_clean(im.path));
+	unlink(im.path);
+}
+
 /* ---- crash at every drain ---- */
 
 /* The workload: T1 {B1=1, B2=1}, T2 {label "t2", B1=2, B3=2},
@@ -1260,6 +1337,8 @@ int main(void)
 		cmocka_unit_test(test_log_wraps_and_big_transactions_replay),
 		cmocka_unit_test(
 			test_block_modified_while_committing_gets_frozen_copy),
+		cmocka_unit_test(
+			test_threads_and_background_commits_keep_every_update),
 		cmocka_unit_test(
 			test_damaged_log_without_checksums_never_crashes),
 		cmocka_unit_test(
