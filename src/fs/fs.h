@@ -330,6 +330,8 @@ int sdx_inode_free(struct sdx_handle *h, struct sdx_inode *inode);
 int sdx_iget(struct sdx_fs *fs, uint32_t ino, struct sdx_inode **out);
 /* Read an inode that may be free (fsck-style walks); no in-use check. */
 int sdx_iget_raw(struct sdx_fs *fs, uint32_t ino, struct sdx_inode **out);
+/* Is a struct sdx_inode of @ino in the cache (referenced)? */
+bool sdx_inode_cached(struct sdx_fs *fs, uint32_t ino);
 /* A cache entry for a just-allocated number, not read (ialloc.c). */
 int sdx_inode_new(struct sdx_fs *fs, uint32_t ino, struct sdx_inode **out);
 /* Is @ino marked in use in its group's inode bitmap? (ialloc.c) */

@@ -100,10 +100,14 @@ static int take_inode(struct sdx_handle *h, struct sdx_fs *fs, uint32_t group,
 	err = sdx_bitmap_get_write(h, fs, group, SDX_INODE_BITMAP, &bitmap, &gd);
 	if (err)
 		return err;
-	for (bit = 0; bit < fs->inodes_per_group; bit++)
-		if (!sdx_bit_test(bitmap, bit) &&
-		    group * fs->inodes_per_group + bit + 1 >= fs->first_ino)
+	for (bit = 0; bit < fs->inodes_per_group; bit++) {
+		uint32_t ino = group * fs->inodes_per_group + bit + 1;
+
+		/* a free number still cached is a raw (fsck-style) read */
+		if (!sdx_bit_test(bitmap, bit) && ino >= fs->first_ino &&
+		    !sdx_inode_cached(fs, ino))
 			break;
+	}
 	if (bit == fs->inodes_per_group)
 		return sdx_err(-EUCLEAN, "group %u: %u free inodes in the "
 			       "descriptor, none in the bitmap", group,

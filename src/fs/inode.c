@@ -194,6 +194,11 @@ static struct sdx_inode *cache_find(struct sdx_fs *fs, uint32_t ino)
 	return NULL;
 }
 
+bool sdx_inode_cached(struct sdx_fs *fs, uint32_t ino)
+{
+	return cache_find(fs, ino) != NULL;
+}
+
 static void cache_remove(struct sdx_inode *inode)
 {
 	struct sdx_inode **p = bucket(inode->fs, inode->ino);

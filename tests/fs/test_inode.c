@@ -219,6 +219,30 @@ static void test_inode_checksum_and_extra_isize_checked(void **state)
 	unmount_locked(fs);
 }
 
+/* A free number held by a raw (fsck-style) read is not handed out. */
+static void test_raw_read_free_inode_is_not_allocated(void **state)
+{
+	struct sdx_inode *root, *raw, *inode;
+	struct sdx_handle *h;
+	struct sdx_fs *fs;
+
+	(void)state;
+	tu_mkfs(img, 32u << 20);
+	fs = mount_locked(0);
+	assert_int_equal(sdx_iget(fs, EXT4_ROOT_INO, &root), 0);
+	assert_int_equal(sdx_iget(fs, fs->first_ino + 1, &raw), -ENOENT);
+	assert_int_equal(sdx_iget_raw(fs, fs->first_ino + 1, &raw), 0);
+	assert_int_equal(sdx_fs_start(fs, 16, &h), 0);
+	assert_int_equal(sdx_inode_alloc(h, root, S_IFREG | 0600, &inode), 0);
+	assert_int_equal(inode->ino, fs->first_ino + 2);
+	assert_int_equal(sdx_journal_stop(h), 0);
+	sdx_iput(raw);
+	sdx_iput(inode);	/* no links: deleted */
+	sdx_iput(root);
+	unmount_locked(fs);
+	assert_true(tu_fsck_clean(img));
+}
+
 static unsigned evicted;
 
 static int count_evict(struct sdx_handle *h, struct sdx_inode *inode)
@@ -281,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_fields_round_trip_through_the_media),
 		cmocka_unit_test(test_i_blocks_switches_to_huge_file_units),
 		cmocka_unit_test(test_inode_checksum_and_extra_isize_checked),
+		cmocka_unit_test(test_raw_read_free_inode_is_not_allocated),
 		cmocka_unit_test(
 			test_last_put_deletes_unlinked_inode_and_xattr_block),
 	};
