@@ -6,6 +6,7 @@
 #   make demo       install what is missing, then show synchronous faults
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make SAN=1 ...  the same with AddressSanitizer + UBSan (build-san/)
+#   make TSAN=1 test-tsan   the concurrency tests under ThreadSanitizer
 #   make BUILD=dir  build somewhere else (parallel work trees)
 #
 # Every src/<layer>/*.c goes into the library; every tests/<layer>/test_*.c
@@ -16,7 +17,11 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 
-ifeq ($(SAN),1)
+ifeq ($(TSAN),1)
+B       := $(or $(BUILD),build-tsan)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+OPT     := -O1
+else ifeq ($(SAN),1)
 B       := $(or $(BUILD),build-san)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined
@@ -103,11 +108,15 @@ install: $(STATIC) $(SHARED) $(CMD)
 	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libsyncdax.so.0
 	ln -sf libsyncdax.so.0 $(DESTDIR)$(PREFIX)/lib/libsyncdax.so
 	install -m 755 $(CMD) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 man/syncdax.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/syncdax.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' syncdax.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/syncdax.pc
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
