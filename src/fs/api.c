@@ -469,16 +469,24 @@ int sdx_close(struct sdx_fs *fs, int fd)
 
 /* ---- data ---- */
 
+/* What pread and pwrite begin with: argument checks, then @fd taken. */
+static int io_begin(struct sdx_fs *fs, int fd, const void *buf, size_t n,
+		    off_t off, bool is_write, struct grab *g)
+{
+	sdx_err_clear();
+	if (!fs || off < 0)
+		return -EINVAL;
+	if (!buf && n)
+		return -EFAULT;
+	return fd_grab(fs, fd, !is_write, is_write, EBADF, g);
+}
+
 ssize_t sdx_pread(struct sdx_fs *fs, int fd, void *buf, size_t n, off_t off)
 {
 	struct grab g;
 	ssize_t r;
-	int err;
+	int err = io_begin(fs, fd, buf, n, off, false, &g);
 
-	sdx_err_clear();
-	if (!fs || off < 0 || (!buf && n))
-		return sdx_errno_ret(!fs || off < 0 ? -EINVAL : -EFAULT);
-	err = fd_grab(fs, fd, true, false, EBADF, &g);
 	if (err)
 		return sdx_errno_ret(err);
 	if (S_ISDIR(g.mode))
@@ -495,12 +503,8 @@ ssize_t sdx_pwrite(struct sdx_fs *fs, int fd, const void *buf, size_t n,
 {
 	struct grab g;
 	ssize_t r;
-	int err;
+	int err = io_begin(fs, fd, buf, n, off, true, &g);
 
-	sdx_err_clear();
-	if (!fs || off < 0 || (!buf && n))
-		return sdx_errno_ret(!fs || off < 0 ? -EINVAL : -EFAULT);
-	err = fd_grab(fs, fd, false, true, EBADF, &g);
 	if (err)
 		return sdx_errno_ret(err);
 	if (!S_ISREG(g.mode))
