@@ -247,6 +247,31 @@ static void test_removed_directory_blocks_reused_as_data_stay_data(
 
 #define BIG (2 << 20)
 
+/* dir_nlink: past EXT4_LINK_MAX subdirectories a directory counts 1 link
+ * (and keeps 1 as they go), as ext4 does; e2fsck agrees. */
+static void test_subdirectories_past_link_max_count_one_link(void **state)
+{
+	char name[64];
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(sdx_unmount(fs), 0);
+	tu_mkfs(dev, 1u << 30);		/* 65536 inodes */
+	fs = sdx_mount(dev, 0);
+	assert_non_null(fs);
+	assert_int_equal(sdx_mkdir(fs, "/p", 0755), 0);
+	for (i = 0; i < 65010; i++) {
+		snprintf(name, sizeof(name), "/p/d%u", i);
+		if (sdx_mkdir(fs, name, 0755) != 0)
+			fail_msg("mkdir %s: %s", name, sdx_strerror_detail());
+		if (i == 64000)
+			assert_int_equal(stat_of("/p").st_nlink, 64003);
+	}
+	assert_int_equal(stat_of("/p").st_nlink, 1);
+	assert_int_equal(sdx_rmdir(fs, "/p/d7"), 0);
+	assert_int_equal(stat_of("/p").st_nlink, 1);
+}
+
 /*
  * In a child: namespace changes and a truncate (through the orphan list),
  * each made durable by an fsync, crashing
@@ -415,6 +440,9 @@ int main(void)
 			setup_fs, teardown_fs),
 		cmocka_unit_test_setup_teardown(
 			test_crash_at_every_drain_keeps_changes_whole_and_ordered,
+			setup_fs, teardown_fs),
+		cmocka_unit_test_setup_teardown(
+			test_subdirectories_past_link_max_count_one_link,
 			setup_fs, teardown_fs),
 	};
 
