@@ -10,12 +10,17 @@
  * tests wire it to a test double over a raw emulated device.
  *
  * Locking, in order (DESIGN.md):
- *   mapping lifetime (shared by a fault, exclusive by munmap)
- *     -> host invalidate_lock (shared by faults/msync, exclusive by remaps)
- *       -> fs locks (inside iomap_begin/datasync)
+ *   host invalidate_lock (shared by faults, exclusive by remaps)
+ *     -> fs locks (inside iomap_begin/datasync)
+ *     -> registry lock (address -> mapping, host -> mappings)
  *       -> mapping state_lock (page states, installs; short)
- *   The registry lock (address -> mapping, host -> mappings) is taken only
- *   for lookups and list changes and never held while waiting for the others.
+ *         -> src/pmem's registry lock (device aliases; a leaf)
+ *   A mapping's lifetime is no lock: a fault, msync or prefault takes a use
+ *   of it under the registry lock (a counter) and munmap waits for the
+ *   uses to end after it left the registry, holding nothing.  (As a lock
+ *   taken inside the registry lock it closed a cycle: lookup took it inside
+ *   the registry lock, a fault holding it took invalidate_lock, and a remap
+ *   holding invalidate_lock took the registry lock to find the mappings.)
  *
  * A fault runs in the SIGSEGV handler of the thread that touched the page.
  * The code it interrupted must not hold a syncdax lock (DESIGN.md: copy

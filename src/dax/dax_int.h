@@ -36,7 +36,8 @@ struct dax_mapping {
 	bool is_shared;
 	bool is_map_sync;		/* MAP_SHARED_VALIDATE|MAP_SYNC */
 	struct sdx_dax_file file;
-	pthread_rwlock_t life;		/* faults shared, teardown exclusive */
+	uint32_t users;			/* uses in flight, MAPPING_DYING
+					   (mapping.c; atomic) */
 	pthread_mutex_t state_lock;
 	uint8_t *state;			/* enum dax_page_state per page */
 	uint64_t live;			/* pages not GONE (registry lock) */
@@ -56,9 +57,10 @@ enum dax_fault_result { DAX_FAULT_DONE, DAX_FAULT_RACED, DAX_FAULT_SIGBUS,
 
 /* ---- mapping.c ---- */
 
-/* The mapping holding @addr (page not GONE), its life lock held shared. */
+/* The mapping holding @addr (page not GONE), with a use taken that keeps
+ * it alive (no lock held); sdx_dax_put() ends the use. */
 struct dax_mapping *sdx_dax_lookup(const void *addr, uint64_t *pg);
-void sdx_dax_unlock(struct dax_mapping *m);
+void sdx_dax_put(struct dax_mapping *m);
 /*
  * sdx_dax_install - put pages [@pg, @pg+@n) of @m into @st (NONE, ZERO, RO
  * or RW; device states map device offset @dev_off), skipping pages whose
@@ -91,7 +93,7 @@ int sdx_dax_check_budget(void);
 void sdx_dax_init(void);
 /*
  * sdx_dax_fault - resolve an access to page @pg of @m (the fault path)
- * Context: @m's life lock held shared; no other syncdax lock.
+ * Context: a use of @m held; no syncdax lock.
  */
 enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
 				    bool is_write);

@@ -544,7 +544,7 @@ static void segv_handler(int sig, siginfo_t *si, void *ctx)
 		    check_race(sdx_dax_fault(m, pg,
 					     access_is_write(ctx, m, pg)),
 			       si->si_addr);
-		sdx_dax_unlock(m);
+		sdx_dax_put(m);
 	}
 	if (r == DAX_FAULT_SIGBUS)
 		raise_sigbus(ctx, si->si_addr);

@@ -19,7 +19,9 @@
  *       src/pmem (sdx_dev_alias), so flushes through them are attributed
  *       to the device; no other page has one.
  *   (4) A mapping is freed only after all its pages are GONE, it left the
- *       registry, and its life lock was taken exclusive (no fault in it).
+ *       registry, and its last use ended: a fault, msync or prefault holds
+ *       a use (users, taken under registry_lock by sdx_dax_lookup), so no
+ *       lock is taken while registry_lock is held but state_lock.
  *   (5) A page of a synchronous mapping becomes RW only after the journal
  *       committed the block mapping behind it (fault.c).
  */
@@ -54,6 +56,40 @@ struct dax_space {
 static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct dax_mapping **maps;
 static size_t nr_maps, max_maps;
+
+/*
+ * The end of a mapping's life: munmap sets MAPPING_DYING in its users once
+ * it left the registry, then waits on use_done for the last use to end.  A
+ * use ends with a compare-and-swap while the bit is clear (the fault path),
+ * under use_lock once it is set, so the waiter never misses the last one
+ * and frees the mapping only after the putter is done with it.
+ */
+#define MAPPING_DYING (1u << 31)
+static pthread_mutex_t use_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t use_done = PTHREAD_COND_INITIALIZER;
+
+/*
+ * ThreadSanitizer takes an mmap for a write of the whole range, so the
+ * first access of a page by a thread other than the one that installed it
+ * would be reported as a race.  An install changes page tables, not the
+ * memory: with writes ignored TSan forgets the range's history instead.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define DAX_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DAX_TSAN 1
+#endif
+#endif
+#ifdef DAX_TSAN
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
+#define PAGE_TABLES_BEGIN() AnnotateIgnoreWritesBegin(__FILE__, __LINE__)
+#define PAGE_TABLES_END() AnnotateIgnoreWritesEnd(__FILE__, __LINE__)
+#else
+#define PAGE_TABLES_BEGIN() ((void)0)
+#define PAGE_TABLES_END() ((void)0)
+#endif
 
 /*
  * The estimate behind sdx_dax_check_budget(): an install splits at most one
@@ -94,14 +130,34 @@ struct dax_mapping *sdx_dax_lookup(const void *addr, uint64_t *pg)
 		}
 	}
 	if (found)
-		pthread_rwlock_rdlock(&found->life);
+		__atomic_add_fetch(&found->users, 1, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&registry_lock);
 	return found;
 }
 
-void sdx_dax_unlock(struct dax_mapping *m)
+void sdx_dax_put(struct dax_mapping *m)
 {
-	pthread_rwlock_unlock(&m->life);
+	uint32_t v = __atomic_load_n(&m->users, __ATOMIC_RELAXED);
+
+	while (!(v & MAPPING_DYING))
+		if (__atomic_compare_exchange_n(&m->users, &v, v - 1, true,
+						__ATOMIC_RELEASE,
+						__ATOMIC_RELAXED))
+			return;
+	pthread_mutex_lock(&use_lock);
+	__atomic_sub_fetch(&m->users, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&use_done);
+	pthread_mutex_unlock(&use_lock);
+}
+
+/* Wait for the uses of @m in flight; it has left the registry. */
+static void wait_unused(struct dax_mapping *m)
+{
+	pthread_mutex_lock(&use_lock);
+	__atomic_or_fetch(&m->users, MAPPING_DYING, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&m->users, __ATOMIC_ACQUIRE) != MAPPING_DYING)
+		pthread_cond_wait(&use_done, &use_lock);
+	pthread_mutex_unlock(&use_lock);
 }
 
 bool sdx_dax_is_sync(const struct dax_mapping *m)
@@ -133,6 +189,7 @@ static int map_pages(struct dax_mapping *m, uint8_t *va, uint64_t len,
 	int anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
 	void *p;
 
+	PAGE_TABLES_BEGIN();
 	switch (st) {
 	case PS_RO:
 		p = mmap(va, len, PROT_READ | exec, MAP_SHARED | MAP_FIXED,
@@ -150,6 +207,7 @@ static int map_pages(struct dax_mapping *m, uint8_t *va, uint64_t len,
 		p = mmap(va, len, PROT_NONE, anon, -1, 0);
 		break;
 	}
+	PAGE_TABLES_END();
 	return p == MAP_FAILED ? -errno : 0;
 }
 
@@ -470,7 +528,6 @@ static void registry_remove(struct dax_mapping *m)
 
 static void mapping_free(struct dax_mapping *m)
 {
-	pthread_rwlock_destroy(&m->life);
 	pthread_mutex_destroy(&m->state_lock);
 	free(m->state);
 	free(m);
@@ -570,7 +627,6 @@ static void populate(struct dax_mapping *m)
 {
 	bool writable = m->is_shared && (m->prot & PROT_WRITE);
 
-	pthread_rwlock_rdlock(&m->life);
 	for (uint64_t pg = 0; pg < m->npages; pg++)
 		if (page_state(m, pg) == PS_NONE &&
 		    !fault_resolved(sdx_dax_fault(m, pg, false)))
@@ -579,7 +635,6 @@ static void populate(struct dax_mapping *m)
 		if (page_state(m, pg) == PS_RO &&
 		    !fault_resolved(sdx_dax_fault(m, pg, true)))
 			break;
-	pthread_rwlock_unlock(&m->life);
 }
 
 static void unmap_range(uint8_t *addr, uint64_t len);
@@ -610,7 +665,7 @@ int sdx_dax_mmap(const struct sdx_dax_file *file, void *addr, size_t len,
 		err = -ENOMEM;
 		goto out_free;
 	}
-	pthread_rwlock_init(&m->life, NULL);
+	m->users = 1;		/* populate's, until it returns */
 	pthread_mutex_init(&m->state_lock, NULL);
 	if (flags & MAP_FIXED)
 		unmap_range(addr, m->npages * PS);
@@ -625,6 +680,7 @@ int sdx_dax_mmap(const struct sdx_dax_file *file, void *addr, size_t len,
 	if (flags & MAP_POPULATE)
 		populate(m);
 	*out = m->base;
+	sdx_dax_put(m);
 	return 0;
 out_unmap:
 	munmap(m->base, m->npages * PS);
@@ -690,8 +746,7 @@ static void unmap_range(uint8_t *addr, uint64_t len)
 		struct dax_mapping *m = dead;
 
 		dead = m->host_next;
-		pthread_rwlock_wrlock(&m->life);	/* faults in flight */
-		pthread_rwlock_unlock(&m->life);
+		wait_unused(m);		/* faults in flight */
 		if (m->file.ops->put)
 			m->file.ops->put(m->file.host);
 		mapping_free(m);
@@ -754,7 +809,7 @@ int sdx_msync(void *addr, size_t len, int flags)
 			if (r)
 				err = r;
 		}
-		sdx_dax_unlock(m);
+		sdx_dax_put(m);
 		va += n * PS;
 	}
 	return (int)sdx_errno_ret(err);
@@ -835,7 +890,7 @@ int sdx_prefault(void *addr, size_t len, int write)
 		st = page_state(m, pg);
 		if (write ? (st != PS_RW && st != PS_COW) : st == PS_NONE)
 			r = sdx_dax_fault(m, pg, write);
-		sdx_dax_unlock(m);
+		sdx_dax_put(m);
 		if (r == DAX_FAULT_FOREIGN)
 			err = sdx_err(-EACCES, "prefault: the mapping at %p "
 				      "does not allow %s", (void *)va,

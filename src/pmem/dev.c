@@ -19,6 +19,8 @@
  *       trims or replaces the ones it covers (a remap of the same VA).
  *   (3) registry_lock (read for lookups, write for changes) is a leaf
  *       lock: nothing else is taken while it is held.
+ *   (4) Adding or removing an alias never calls malloc or free: it runs in
+ *       the fault handler (see alias_reserve).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -117,13 +119,40 @@ static void alias_insert_at(size_t i, const struct alias *a)
 	nr_aliases++;
 }
 
+/*
+ * Room for @need aliases (registry_lock held exclusive).  The array lives
+ * in an anonymous mapping grown with mremap, not realloc: the fault path,
+ * which runs in a SIGSEGV handler, registers aliases and must not call
+ * malloc (the interrupted code may be inside it).
+ */
+static int alias_reserve(size_t need)
+{
+	size_t n = max_aliases ? max_aliases : 4096 / sizeof(*aliases);
+	void *p;
+
+	if (need <= max_aliases)
+		return 0;
+	while (n < need)
+		n *= 2;
+	if (max_aliases)
+		p = mremap(aliases, max_aliases * sizeof(*aliases),
+			   n * sizeof(*aliases), MREMAP_MAYMOVE);
+	else
+		p = mmap(NULL, n * sizeof(*aliases), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	aliases = p;
+	max_aliases = n;
+	return 0;
+}
+
 /* Insert @a, trimming what it overlaps (invariant 2; registry_lock held). */
 static int alias_add(const struct alias *a)
 {
 	size_t i;
 
-	if (sdx_array_reserve((void **)&aliases, &max_aliases, nr_aliases + 2,
-		    sizeof(*aliases)))
+	if (alias_reserve(nr_aliases + 2))
 		return -ENOMEM;
 	i = alias_search(a->va);
 	while (i < nr_aliases && aliases[i].va < a->end) {

@@ -98,7 +98,8 @@ void sdx_dev_memset_persist(struct sdx_dev *dev, void *dst, int c,
  * (a DAX mapping), so flushes through it are attributed right; @len 0
  * removes the alias starting at @va.  A new alias replaces the parts of
  * older ones it overlaps (a remap); one reaching beyond the device is
- * ignored.  A sorted-array insert under the registry lock.
+ * ignored.  A sorted-array insert under the registry lock; never calls
+ * malloc (async-signal-safe but for that lock: the fault handler calls it).
  */
 void sdx_dev_alias(struct sdx_dev *dev, void *va, size_t len, uint64_t off);
 

@@ -54,22 +54,50 @@ struct fake {
 static struct sdx_dev *dev;
 static const char *dev_path;
 
-/* The permissions /proc/self/maps shows for @addr ("rw-s"), or "none". */
+/* Does the line "start-end perms ..." of /proc/self/maps hold @addr? */
+static bool perms_in_line(const char *line, const void *addr, char out[5])
+{
+	char *end;
+	unsigned long s = strtoul(line, &end, 16), e;
+
+	if (*end != '-')
+		return false;
+	e = strtoul(end + 1, &end, 16);
+	if (*end != ' ' || strlen(end + 1) < 4 ||
+	    (unsigned long)addr < s || (unsigned long)addr >= e)
+		return false;
+	memcpy(out, end + 1, 4);
+	out[4] = '\0';
+	return true;
+}
+
+/* The permissions /proc/self/maps shows for @addr ("rw-s"), or "none".
+ * Only open/read and the stack: it also runs in the fault handler (the
+ * double's datasync), where stdio's malloc is not allowed. */
 static void perms_of(const void *addr, char out[5])
 {
-	FILE *f = fopen("/proc/self/maps", "r");
-	unsigned long s, e;
-	char perms[5];
+	char buf[4096], line[64];
+	size_t len = 0;
+	ssize_t n;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 
 	strcpy(out, "none");
-	while (f && fscanf(f, "%lx-%lx %4s%*[^\n]", &s, &e, perms) == 3) {
-		if ((unsigned long)addr >= s && (unsigned long)addr < e) {
-			strcpy(out, perms);
-			break;
+	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				if (len < sizeof(line) - 1)
+					line[len++] = buf[i];
+				continue;
+			}
+			line[len] = '\0';
+			len = 0;
+			if (perms_in_line(line, addr, out))
+				goto out_close;
 		}
 	}
-	if (f)
-		fclose(f);
+out_close:
+	if (fd >= 0)
+		close(fd);
 }
 
 static uint64_t fake_alloc(struct fake *f, uint64_t n)
@@ -702,16 +730,18 @@ struct striper {
 	unsigned sum;
 };
 
+/* Byte 0 of a page is read by all and written by thread 0: atomics. */
 static void *stripe(void *arg)
 {
 	struct striper *s = arg;
 
 	for (unsigned i = 0; i < s->pages; i++)
-		s->sum += s->p[i * PS];
+		s->sum += __atomic_load_n(&s->p[i * PS], __ATOMIC_RELAXED);
 	for (unsigned i = s->id; i < s->pages; i += s->threads)
 		memset(s->p + i * PS + 64, (int)(s->id + 1), 64);
 	for (unsigned i = 0; i < s->pages; i++)
-		s->p[i * PS + 8 * s->id] = (uint8_t)(s->id + 1);
+		__atomic_store_n(&s->p[i * PS + 8 * s->id],
+				 (uint8_t)(s->id + 1), __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -978,6 +1008,13 @@ static int run_child(const char *mode)
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		/* The sanitizers must leave SIGBUS to the default action. */
+		const char *tsan = getenv("TSAN_OPTIONS");
+		char opts[1024];
+
+		snprintf(opts, sizeof(opts), "%s%shandle_sigbus=0",
+			 tsan ? tsan : "", tsan && *tsan ? ":" : "");
+		setenv("TSAN_OPTIONS", opts, 1);
 		setenv("ASAN_OPTIONS", "handle_sigbus=0:detect_leaks=0", 1);
 		execl("/proc/self/exe", "test_dax_fault", mode, (char *)NULL);
 		_exit(127);
