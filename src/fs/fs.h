@@ -89,6 +89,8 @@ struct sdx_fs {
 	uint64_t gdt_block;		/* first group descriptor block */
 	uint32_t gdt_blocks;		/* blocks of group descriptors */
 	uint16_t want_extra_isize;	/* i_extra_isize of new inodes */
+	uint64_t mount_free_blocks;	/* descriptors' sum at mount */
+	uint64_t mount_free_inodes;	/* descriptors' sum at mount */
 	struct sdx_group *groups;	/* groups_count entries */
 
 	/* features and checksums */

@@ -438,13 +438,21 @@ static int load_group(struct sdx_fs *fs, uint32_t group)
 	return 0;
 }
 
+/* Check every descriptor; sum their free counts into the superblock's
+ * CPU copies (the kernel's counters: Linux does not journal them). */
 static int load_groups(struct sdx_fs *fs)
 {
+	fs->mount_free_blocks = 0;
+	fs->mount_free_inodes = 0;
 	for (uint32_t g = 0; g < fs->groups_count; g++) {
+		const struct ext4_group_desc *gd;
 		int err = load_group(fs, g);
 
 		if (err)
 			return err;
+		gd = sdx_group_desc(fs, g, &err);
+		fs->mount_free_blocks += sdx_gd_free_blocks(fs, gd);
+		fs->mount_free_inodes += sdx_gd_free_inodes(fs, gd);
 	}
 	return 0;
 }
@@ -764,8 +772,10 @@ static int open_journal(struct sdx_fs *fs, bool want_rdonly)
  * The superblock's mount state, written home directly as the kernel does
  * (ext4_commit_super): at a read-write mount, right after recovery left the
  * log empty, "in use, needs recovery" (Linux replays a journal only with
- * that flag); at unmount, after the journal is checkpointed and closed,
- * "clean".  The log holds no copy of block 0 at either moment.
+ * that flag) and the free counts summed from the descriptors (an image
+ * Linux left behind after a crash has stale ones); at unmount, after the
+ * journal is checkpointed and closed, "clean".  The log holds no copy of
+ * block 0 at either moment.
  */
 static void write_mount_state(struct sdx_fs *fs, bool is_mounting)
 {
@@ -774,6 +784,9 @@ static void write_mount_state(struct sdx_fs *fs, bool is_mounting)
 	const uint32_t now = (uint32_t)time(NULL);
 
 	if (is_mounting) {
+		sb->s_free_blocks_count_lo = (uint32_t)fs->mount_free_blocks;
+		sb->s_free_blocks_count_hi = (uint32_t)(fs->mount_free_blocks >> 32);
+		sb->s_free_inodes_count = (uint32_t)fs->mount_free_inodes;
 		sb->s_mnt_count++;
 		sb->s_mtime = now;
 		sb->s_state &= (uint16_t)~EXT4_VALID_FS;

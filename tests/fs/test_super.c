@@ -153,6 +153,33 @@ static void test_our_mkfs_image_mounts_and_unmounts_clean(void **state)
 	assert_true(tu_fsck_clean(scratch_img));
 }
 
+/* Stale superblock free counts (Linux leaves them so after a crash) are
+ * summed again from the descriptors at a read-write mount. */
+static void test_stale_free_counts_are_recounted(void **state)
+{
+	struct ext4_super_block sb, orig;
+	struct sdx_fs *fs;
+	char *out;
+
+	(void)state;
+	fresh_scratch();
+	sb_read(scratch_img, &orig);
+	sb = orig;
+	sb.s_free_blocks_count_lo = 100;
+	sb.s_free_inodes_count = 7;
+	sb_write(scratch_img, &sb, true);
+	assert_int_equal(sdx_fs_open(scratch_img, 0, &fs), 0);
+	assert_int_equal(sdx_fs_free_blocks(fs), orig.s_free_blocks_count_lo);
+	assert_int_equal(sdx_fs_close(fs), 0);
+	sb_read(scratch_img, &sb);
+	assert_int_equal(sb.s_free_blocks_count_lo,
+			 orig.s_free_blocks_count_lo);
+	assert_int_equal(sb.s_free_inodes_count, orig.s_free_inodes_count);
+	out = tu_capture("e2fsck -fn '%s' 2>&1", scratch_img);
+	assert_null(strstr(out, "count wrong"));
+	free(out);
+}
+
 static void test_plain_mkfs_ext4_image_mounts(void **state)
 {
 	(void)state;
@@ -414,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_crc32c_known_vectors),
 		cmocka_unit_test(test_crc32c_matches_mkfs_superblock),
 		cmocka_unit_test(test_our_mkfs_image_mounts_and_unmounts_clean),
+		cmocka_unit_test(test_stale_free_counts_are_recounted),
 		cmocka_unit_test(test_plain_mkfs_ext4_image_mounts),
 		cmocka_unit_test(test_other_block_sizes_refused_with_the_size),
 		cmocka_unit_test(
