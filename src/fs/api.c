@@ -349,9 +349,53 @@ out_stop:
 
 /* ---- open and close ---- */
 
+static int open_inode_at(struct sdx_fs *fs, const char *path, int flags,
+			 mode_t mode, unsigned depth, struct sdx_inode **out);
+
+/*
+ * O_CREAT on a dangling symlink creates its target, as Linux does: open
+ * the target path (relative to the link's directory) in its place.
+ */
+static int create_through_link(struct sdx_fs *fs, const char *path,
+			       uint32_t ino, int flags, mode_t mode,
+			       unsigned depth, struct sdx_inode **out)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0, len;
+	char *buf = malloc(2 * SDX_PATH_MAX);
+	struct sdx_inode *link;
+	int err = buf ? sdx_iget(fs, ino, &link) : -ENOMEM;
+
+	if (err)
+		goto out_free;
+	if (depth >= SDX_SYMLOOP_MAX)
+		err = sdx_err(-ELOOP, "more than %d symlinks", SDX_SYMLOOP_MAX);
+	else if (!S_ISLNK(link->raw.i_mode))
+		err = -ENOENT;	/* not dangling: a missing directory */
+	else
+		err = sdx_symlink_target(link, buf + SDX_PATH_MAX, SDX_PATH_MAX,
+					 &len);
+	sdx_iput(link);
+	if (err)
+		goto out_free;
+	if (buf[SDX_PATH_MAX] == '/')
+		dir_len = 0;
+	if (dir_len + len >= SDX_PATH_MAX) {
+		err = sdx_err(-ENAMETOOLONG, "path longer than %d bytes after "
+			      "symlinks", SDX_PATH_MAX - 1);
+		goto out_free;
+	}
+	memcpy(buf, path, dir_len);
+	memcpy(buf + dir_len, buf + SDX_PATH_MAX, len + 1);
+	err = open_inode_at(fs, buf, flags, mode, depth + 1, out);
+out_free:
+	free(buf);
+	return err;
+}
+
 /* Open the existing inode of @path or create it (O_CREAT).  Lock. */
-static int open_inode(struct sdx_fs *fs, const char *path, int flags,
-		      mode_t mode, struct sdx_inode **out)
+static int open_inode_at(struct sdx_fs *fs, const char *path, int flags,
+			 mode_t mode, unsigned depth, struct sdx_inode **out)
 {
 	unsigned follow = flags & O_NOFOLLOW ? 0 : SDX_LOOKUP_FOLLOW;
 	struct sdx_nameidata nd;
@@ -367,16 +411,26 @@ static int open_inode(struct sdx_fs *fs, const char *path, int flags,
 		err = -EISDIR;
 	else
 		err = sdx_dir_lookup(nd.dir, nd.name, nd.len, &ino, NULL);
-	if (err == 0 && (flags & O_EXCL))
+	if (err == 0 && (flags & O_EXCL)) {
 		err = -EEXIST;
-	else if (err == 0)
+	} else if (err == 0) {
 		err = sdx_namei(fs, path, follow, out);
-	else if (err == -ENOENT && nd.is_dir_required)
+		if (err == -ENOENT && follow && !nd.is_dir_required)
+			err = create_through_link(fs, path, ino, flags, mode,
+						  depth, out);
+	} else if (err == -ENOENT && nd.is_dir_required) {
 		err = -EISDIR;
-	else if (err == -ENOENT)
+	} else if (err == -ENOENT) {
 		err = create(fs, &nd, S_IFREG | (mode & 07777), NULL, out);
+	}
 	sdx_iput(nd.dir);
 	return err;
+}
+
+static int open_inode(struct sdx_fs *fs, const char *path, int flags,
+		      mode_t mode, struct sdx_inode **out)
+{
+	return open_inode_at(fs, path, flags, mode, 0, out);
 }
 
 /* May @inode be opened with @flags?  Context: lock. */

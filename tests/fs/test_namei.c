@@ -88,6 +88,7 @@ static void test_fast_slow_and_chained_symlinks_are_followed(void **state)
 	char slow[400], buf[512];
 	struct stat st;
 	ino_t f = ino_of("/a/b/f");
+	int fd;
 
 	(void)state;
 	memset(slow, 0, sizeof(slow));
@@ -117,6 +118,15 @@ static void test_fast_slow_and_chained_symlinks_are_followed(void **state)
 	assert_int_equal(sdx_symlink(fs, "nowhere", "/dangling"), 0);
 	expect_stat_errno("/dangling", ENOENT);
 	assert_int_equal(sdx_lstat(fs, "/dangling", &st), 0);
+	/* O_CREAT through a dangling link creates its target (Linux) */
+	assert_int_equal(sdx_symlink(fs, "b/made", "/a/tomake"), 0);
+	fd = sdx_open(fs, "/a/tomake", O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(ino_of("/a/tomake"), ino_of("/a/b/made"));
+	assert_int_equal(sdx_open(fs, "/dangling", O_CREAT | O_EXCL | O_RDWR,
+				  0644), -1);
+	assert_int_equal(errno, EEXIST);
 	assert_int_equal(sdx_open(fs, "/chain", O_RDONLY | O_NOFOLLOW, 0), -1);
 	assert_int_equal(errno, ELOOP);
 	assert_int_equal(sdx_unlink(fs, "/chain"), 0);	/* the link only */
