@@ -46,7 +46,6 @@
 
 struct sdx_handle {
 	struct sdx_journal *j;
-	int credits;
 	sdx_tid_t tid;
 };
 
@@ -423,10 +422,8 @@ int sdx_journal_start(struct sdx_journal *j, int credits,
 	if (!h)
 		return -ENOMEM;
 	h->j = j;
-	h->credits = credits;
 	h->tid = j->running.tid;
 	j->running.updates++;
-	j->running.reserved += credits;
 	*out = h;
 	return 0;
 }
@@ -563,7 +560,6 @@ int sdx_journal_stop(struct sdx_handle *h)
 	struct sdx_journal *j = h->j;
 
 	j->running.updates--;
-	j->running.reserved -= h->credits;
 	free(h);
 	return 0;
 }

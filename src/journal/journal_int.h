@@ -66,7 +66,6 @@ struct sdx_transaction {
 	struct sdx_jvec blocks;		/* blocks with write access */
 	struct sdx_jvec revokes;	/* blocks revoked */
 	unsigned updates;		/* open handles */
-	long reserved;			/* credits of the open handles */
 	uint64_t nr_dirty;		/* dirty blocks on blocks */
 	uint32_t log_start;		/* committing: first log block */
 };
