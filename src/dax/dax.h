@@ -47,7 +47,8 @@ struct sdx_dax_ops {
 	bool (*datasync_dirty)(void *host);
 	/* Commit up to the host's datasync tid; 0 or -errno. */
 	int (*datasync)(void *host);
-	/* i_size in bytes. */
+	/* i_size in bytes; called with invalidate_lock held (and inside
+	 * src/dax's registry lock by sdx_dax_invalidate): takes no lock. */
 	uint64_t (*size)(void *host);
 	/* Faults take it shared, remaps exclusive. */
 	pthread_rwlock_t *(*invalidate_lock)(void *host);
@@ -83,9 +84,13 @@ int sdx_dax_mmap(const struct sdx_dax_file *file, void *addr, size_t len,
 
 /*
  * sdx_dax_invalidate - unmap file pages [@pgoff, @pgoff+@npages) of @host
- * from every mapping (they fault again and see the new block map); private
- * copies stay.  Dirty pages of non-synchronous mappings are flushed first.
- * Context: the caller holds the host's invalidate_lock exclusive.
+ * from every mapping (they fault again and see the new block map).  Private
+ * copies (MAP_PRIVATE written) stay, as Linux keeps them over a punched
+ * hole, except those of pages wholly beyond i_size as it is at the call:
+ * after a truncate below them, access there raises SIGBUS, as in Linux.
+ * Dirty pages of non-synchronous mappings are flushed first.
+ * Context: the caller holds the host's invalidate_lock exclusive and has
+ * set the new i_size (a truncate).
  */
 void sdx_dax_invalidate(void **slot, uint64_t pgoff, uint64_t npages);
 

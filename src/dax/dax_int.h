@@ -14,6 +14,7 @@
  *
  *   NONE --read--> ZERO | RO        NONE|ZERO|RO --write--> RW | COW
  *   RW --msync (non-sync)--> RO     ZERO|RO|RW --invalidate--> NONE
+ *   COW --invalidate of a page beyond i_size (truncate)--> NONE
  *   any --munmap--> GONE
  */
 #ifndef SDX_DAX_INT_H

@@ -18,7 +18,8 @@
  *        the fault-around window; sync-ahead first allocates the whole
  *        aligned cluster around a hole so one commit serves many faults.
  *        non-synchronous: the page alone, at once; RW records it dirty.
- *   NONE|ZERO|RO --write, private----> COW        (a copy, cow_fault)
+ *   NONE|ZERO|RO --write, private----> COW        (a copy, cow_fault; a
+ *                                      truncate below it drops it)
  *   beyond the page holding i_size --> SIGBUS to the thread, as the kernel
  *   an address not ours, or an access the prot forbids --> the handler
  *                                      installed before ours

@@ -838,6 +838,18 @@ void sdx_dax_writeback(void **slot)
 	pthread_rwlock_unlock(&registry_lock);
 }
 
+/* The page of @m from which on the file has ended (i_size as it is now,
+ * under the host's invalidate_lock); m->npages if none. */
+static uint64_t first_page_beyond_eof(const struct dax_mapping *m)
+{
+	uint64_t size = m->file.ops->size(m->file.host);
+	uint64_t eof = size / PS + (size % PS != 0);
+
+	if (eof <= m->pgoff)
+		return 0;
+	return eof - m->pgoff < m->npages ? eof - m->pgoff : m->npages;
+}
+
 void sdx_dax_invalidate(void **slot, uint64_t pgoff, uint64_t npages)
 {
 	uint64_t end = npages > UINT64_MAX - pgoff ? UINT64_MAX :
@@ -850,8 +862,8 @@ void sdx_dax_invalidate(void **slot, uint64_t pgoff, uint64_t npages)
 	     m = m->host_next) {
 		uint64_t s = pgoff > m->pgoff ? pgoff - m->pgoff : 0;
 		uint64_t e = end - m->pgoff < m->npages ? end - m->pgoff :
-			     m->npages;
-		long n;
+			     m->npages, beyond;
+		long n, cows = 0;
 
 		if (end <= m->pgoff || s >= m->npages)
 			continue;
@@ -861,9 +873,16 @@ void sdx_dax_invalidate(void **slot, uint64_t pgoff, uint64_t npages)
 		n = sdx_dax_install(m, s, e - s, PS_NONE, 0,
 				    PS_BIT(PS_ZERO) | PS_BIT(PS_RO) |
 				    PS_BIT(PS_RW));
+		beyond = first_page_beyond_eof(m);
+		if (n >= 0 && beyond < e)
+			cows = sdx_dax_install(m, beyond > s ? beyond : s,
+					       e - (beyond > s ? beyond : s),
+					       PS_NONE, 0, PS_BIT(PS_COW));
 		pthread_mutex_unlock(&m->state_lock);
 		if (n > 0)
 			DAX_COUNT(invalidated_pages, (uint64_t)n);
+		if (cows > 0)
+			DAX_COUNT(invalidated_pages, (uint64_t)cows);
 	}
 	pthread_rwlock_unlock(&registry_lock);
 }

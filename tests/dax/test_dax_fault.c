@@ -675,6 +675,37 @@ static void test_private_mapping_copies_on_write(void **state)
 	fake_free(f);
 }
 
+/* A punch keeps private copies (as Linux); a truncate below them drops
+ * them: access there raises SIGBUS. */
+static void test_truncate_drops_private_copies_punch_keeps_them(void **state)
+{
+	struct fake *f = fake_new(4 * PS);
+	uint8_t *p;
+
+	(void)state;
+	set_config(16, 0, false);
+	fake_prealloc(f, 0, 4);
+	p = fake_map(f, 4 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, O_RDONLY);
+	p[0] = 'p';
+	p[2 * PS] = 'p';
+	p[3 * PS] = 'p';
+	pthread_rwlock_wrlock(&f->inv);		/* a punch of page 0 */
+	sdx_dax_invalidate(&f->slot, 0, 1);
+	pthread_rwlock_unlock(&f->inv);
+	assert_int_equal(p[0], 'p');
+	pthread_rwlock_wrlock(&f->inv);		/* truncate to 2 pages */
+	f->size = 2 * PS;
+	sdx_dax_invalidate(&f->slot, 2, 2);
+	pthread_rwlock_unlock(&f->inv);
+	assert_int_equal(p[0], 'p');
+	assert_true(touch_gets_sigbus(p + 2 * PS, false));
+	assert_true(touch_gets_sigbus(p + 3 * PS, true));
+	assert_int_equal(stats().invalidated_pages, 2);
+	assert_int_equal(block_of(f, 2)[0], 0);	/* the file never saw it */
+	assert_int_equal(sdx_munmap(p, 4 * PS), 0);
+	fake_free(f);
+}
+
 static int map_errno(struct fake *f, size_t len, int prot, int flags,
 		     uint64_t off, int acc)
 {
@@ -1066,6 +1097,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(
 			test_remap_under_reading_thread_keeps_contents),
 		cmocka_unit_test(test_private_mapping_copies_on_write),
+		cmocka_unit_test(
+		    test_truncate_drops_private_copies_punch_keeps_them),
 		cmocka_unit_test(test_mmap_checks_flags_like_linux),
 		cmocka_unit_test(test_threads_fault_same_and_different_pages),
 		cmocka_unit_test(test_prefault_lets_system_calls_use_mapping),

@@ -618,6 +618,43 @@ static void test_punch_and_truncate_under_live_mapping(void **state)
 	free(buf);
 }
 
+/* A private mapping's copies of pages a truncate cuts off go with them:
+ * SIGBUS there, and after the file grows again the page shows the file
+ * (zeroes), not the old copy; a copy inside the new size stays. */
+static void test_truncate_drops_private_copies_beyond_eof(void **state)
+{
+	uint8_t *buf = malloc(8 * PS), *p;
+	struct sdx_fs *fs;
+	int fd;
+
+	(void)state;
+	tu_mkfs(dev, 64 * MIB);
+	fs = mount_rw(dev);
+	fd = open_file(fs, "/priv", 0);
+	memset(buf, 'F', 8 * PS);
+	assert_int_equal(sdx_pwrite(fs, fd, buf, 8 * PS, 0), 8 * PS);
+	p = map_file(fs, fd, 8 * PS, MAP_PRIVATE);
+	p[PS] = 'c';				/* private copies */
+	p[5 * PS] = 'c';
+	p[7 * PS + 9] = 'c';
+	assert_int_equal(sdx_ftruncate(fs, fd, 4 * PS), 0);
+	assert_int_equal(p[PS], 'c');		/* inside: stays */
+	assert_int_equal(p[PS + 1], 'F');
+	assert_true(read_gets_sigbus(p + 5 * PS));
+	assert_true(read_gets_sigbus(p + 7 * PS + 9));
+	assert_int_equal(sdx_ftruncate(fs, fd, 8 * PS), 0);
+	assert_int_equal(p[5 * PS], 0);		/* the file's hole */
+	assert_int_equal(p[7 * PS + 9], 0);
+	assert_int_equal(p[PS], 'c');
+	assert_int_equal(sdx_pread(fs, fd, buf, PS, PS), PS);
+	assert_int_equal(buf[0], 'F');		/* never reached the file */
+	assert_int_equal(sdx_munmap(p, 8 * PS), 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+	free(buf);
+}
+
 /* ---- online defrag ---- */
 
 /* Extents of @path in the image, as debugfs counts them. */
@@ -939,6 +976,8 @@ int main(void)
 			test_persisted_record_survives_every_crash_point),
 		cmocka_unit_test(test_faulted_blocks_never_show_deleted_data),
 		cmocka_unit_test(test_punch_and_truncate_under_live_mapping),
+		cmocka_unit_test(
+			test_truncate_drops_private_copies_beyond_eof),
 		cmocka_unit_test(
 			test_defrag_under_live_mapping_keeps_contents),
 		cmocka_unit_test(test_threads_fault_one_synchronous_file),
