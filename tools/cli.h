@@ -4,6 +4,7 @@
 #ifndef SDX_CLI_H
 #define SDX_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct sdx_fs;
@@ -13,6 +14,7 @@ struct cli_command {
 	int (*run)(int argc, char **argv);	/* argv[0] is the command */
 	const char *usage;
 	const char *help;
+	bool has_own_help;	/* the command answers --help itself */
 };
 
 /* Mount flags every command adds (--emulate). */

@@ -15,21 +15,21 @@
 #include "cli.h"
 
 static const struct cli_command commands[] = {
-	{ "mkfs", cli_mkfs, "[--size SIZE] DEVICE", "make a syncdax (ext4) file system" },
-	{ "fsck", cli_fsck, "DEVICE", "check the file system with e2fsck -fn" },
-	{ "ls", cli_ls, "[-l] DEVICE:/dir", "list a directory" },
-	{ "cat", cli_cat, "DEVICE:/file", "print a file" },
-	{ "cp", cli_cp, "SRC DST", "copy a file; either side may be DEVICE:/path" },
-	{ "rm", cli_rm, "DEVICE:/path", "remove a file, symlink or empty directory" },
-	{ "mkdir", cli_mkdir, "DEVICE:/dir", "make a directory" },
-	{ "stat", cli_stat, "DEVICE:/path", "show an inode's attributes" },
-	{ "chattr", cli_chattr, "[+-]S DEVICE:/file", "set or clear the synchronous flag (FS_SYNC_FL)" },
-	{ "lsattr", cli_lsattr, "DEVICE:/file", "show the chattr flags" },
-	{ "mount", cli_mount_fuse, "[-f] [-r] DEVICE MOUNTPOINT", "serve the file system to every program (FUSE)" },
-	{ "defrag", cli_defrag, "DEVICE:/file", "move a file's blocks into one contiguous run" },
-	{ "crashtest", cli_crashtest, "[--workload W] [--mode M] ...", "crash workloads at every drain point, check recovery" },
-	{ "demo", cli_demo, "DEVICE", "show synchronous page faults at work" },
-	{ NULL, NULL, NULL, NULL },
+	{ "mkfs", cli_mkfs, "[--size SIZE] DEVICE", "make a syncdax (ext4) file system", false },
+	{ "fsck", cli_fsck, "DEVICE", "check the file system with e2fsck -fn", false },
+	{ "ls", cli_ls, "[-l] DEVICE:/dir", "list a directory", false },
+	{ "cat", cli_cat, "DEVICE:/file", "print a file", false },
+	{ "cp", cli_cp, "SRC DST", "copy a file; either side may be DEVICE:/path", false },
+	{ "rm", cli_rm, "DEVICE:/path", "remove a file, symlink or empty directory", false },
+	{ "mkdir", cli_mkdir, "DEVICE:/dir", "make a directory", false },
+	{ "stat", cli_stat, "DEVICE:/path", "show an inode's attributes", false },
+	{ "chattr", cli_chattr, "[+-]S DEVICE:/file", "set or clear the synchronous flag (FS_SYNC_FL)", false },
+	{ "lsattr", cli_lsattr, "DEVICE:/file", "show the chattr flags", false },
+	{ "mount", cli_mount_fuse, "[-f] [-r] DEVICE MOUNTPOINT", "serve the file system to every program (FUSE)", false },
+	{ "defrag", cli_defrag, "DEVICE:/file", "move a file's blocks into one contiguous run", false },
+	{ "crashtest", cli_crashtest, "[--workload W] [--mode M] ...", "crash workloads at every drain point, check recovery", true },
+	{ "demo", cli_demo, "DEVICE", "show synchronous page faults at work", false },
+	{ NULL, NULL, NULL, NULL, false },
 };
 
 void cli_usage(const char *name)
@@ -100,7 +100,8 @@ int main(int argc, char **argv)
 	for (c = commands; c->name; c++) {
 		if (strcmp(argv[1], c->name) != 0)
 			continue;
-		if (argc > 2 && strcmp(argv[2], "--help") == 0) {
+		if (argc > 2 && strcmp(argv[2], "--help") == 0 &&
+		    !c->has_own_help) {
 			printf("%s\n", c->help);
 			cli_usage(c->name);
 			return 0;
