@@ -337,53 +337,23 @@ static bool has_hi(const struct sdx_fs *fs)
 			(gd)->f##_hi = (uint16_t)((n) >> 16);		\
 	} while (0)
 
-uint32_t sdx_gd_free_blocks(const struct sdx_fs *fs,
-			    const struct ext4_group_desc *gd)
-{
-	return GD_GET(fs, gd, bg_free_blocks_count);
-}
+/* sdx_gd_NAME() and sdx_gd_set_NAME() for a lo/hi descriptor field. */
+#define GD_ACCESSORS(name, field)					\
+	uint32_t sdx_gd_##name(const struct sdx_fs *fs,			\
+			       const struct ext4_group_desc *gd)	\
+	{								\
+		return GD_GET(fs, gd, field);				\
+	}								\
+	void sdx_gd_set_##name(const struct sdx_fs *fs,			\
+			       struct ext4_group_desc *gd, uint32_t n)	\
+	{								\
+		GD_SET(fs, gd, field, n);				\
+	}
 
-uint32_t sdx_gd_free_inodes(const struct sdx_fs *fs,
-			    const struct ext4_group_desc *gd)
-{
-	return GD_GET(fs, gd, bg_free_inodes_count);
-}
-
-uint32_t sdx_gd_used_dirs(const struct sdx_fs *fs,
-			  const struct ext4_group_desc *gd)
-{
-	return GD_GET(fs, gd, bg_used_dirs_count);
-}
-
-uint32_t sdx_gd_itable_unused(const struct sdx_fs *fs,
-			      const struct ext4_group_desc *gd)
-{
-	return GD_GET(fs, gd, bg_itable_unused);
-}
-
-void sdx_gd_set_free_blocks(const struct sdx_fs *fs,
-			    struct ext4_group_desc *gd, uint32_t n)
-{
-	GD_SET(fs, gd, bg_free_blocks_count, n);
-}
-
-void sdx_gd_set_free_inodes(const struct sdx_fs *fs,
-			    struct ext4_group_desc *gd, uint32_t n)
-{
-	GD_SET(fs, gd, bg_free_inodes_count, n);
-}
-
-void sdx_gd_set_used_dirs(const struct sdx_fs *fs,
-			  struct ext4_group_desc *gd, uint32_t n)
-{
-	GD_SET(fs, gd, bg_used_dirs_count, n);
-}
-
-void sdx_gd_set_itable_unused(const struct sdx_fs *fs,
-			      struct ext4_group_desc *gd, uint32_t n)
-{
-	GD_SET(fs, gd, bg_itable_unused, n);
-}
+GD_ACCESSORS(free_blocks, bg_free_blocks_count)
+GD_ACCESSORS(free_inodes, bg_free_inodes_count)
+GD_ACCESSORS(used_dirs, bg_used_dirs_count)
+GD_ACCESSORS(itable_unused, bg_itable_unused)
 
 static uint64_t gd_block(const struct sdx_fs *fs, uint32_t lo, uint32_t hi)
 {
