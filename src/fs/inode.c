@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -560,6 +561,18 @@ struct timespec sdx_inode_time(const struct sdx_inode *inode, unsigned which)
 	return ts;
 }
 
+/* A device inode's number: i_block[0] in the old 8:8 encoding, else
+ * i_block[1] in the new one (major 12 bits, minor 20, interleaved). */
+static dev_t device_number(const struct ext4_inode *raw)
+{
+	uint32_t old = raw->i_block[0], new = raw->i_block[1];
+
+	if (old)
+		return makedev((old >> 8) & 0xFF, old & 0xFF);
+	return makedev((new & 0xFFF00) >> 8,
+		       (new & 0xFF) | ((new >> 12) & 0xFFF00));
+}
+
 void sdx_inode_stat(const struct sdx_inode *inode, struct stat *st)
 {
 	const struct ext4_inode *raw = &inode->raw;
@@ -576,4 +589,6 @@ void sdx_inode_stat(const struct sdx_inode *inode, struct stat *st)
 	st->st_atim = sdx_inode_time(inode, SDX_TIME_ATIME);
 	st->st_mtim = sdx_inode_time(inode, SDX_TIME_MTIME);
 	st->st_ctim = sdx_inode_time(inode, SDX_TIME_CTIME);
+	if (S_ISCHR(raw->i_mode) || S_ISBLK(raw->i_mode))
+		st->st_rdev = device_number(raw);
 }

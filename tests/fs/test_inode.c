@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "syncdax.h"
@@ -80,6 +81,41 @@ static void test_root_inode_reads_as_directory(void **state)
 		sdx_iput(again);
 	}
 	sdx_iput(root);
+	unmount_locked(fs);
+}
+
+static uint32_t debugfs_ino(const char *name)
+{
+	char *out = tu_capture("debugfs -R 'stat %s' '%s' 2>/dev/null | sed -n "
+			       "'s/^Inode: \\([0-9]*\\).*/\\1/p'", name, img);
+	uint32_t ino = (uint32_t)atoi(out);
+
+	free(out);
+	return ino;
+}
+
+static void test_device_inodes_stat_their_numbers(void **state)
+{
+	struct sdx_inode *inode;
+	struct sdx_fs *fs;
+	struct stat st;
+
+	(void)state;
+	tu_mkfs(img, 32u << 20);
+	assert_int_equal(tu_sh("debugfs -w -f - '%s' >/dev/null 2>&1 <<EOF\n"
+			       "mknod tty c 5 1\nmknod big b 259 300\nEOF",
+			       img), 0);
+	fs = mount_locked(SDX_MOUNT_RDONLY);
+	assert_int_equal(sdx_iget(fs, debugfs_ino("tty"), &inode), 0);
+	sdx_inode_stat(inode, &st);
+	assert_true(S_ISCHR(st.st_mode));
+	assert_int_equal(st.st_rdev, makedev(5, 1));
+	sdx_iput(inode);
+	assert_int_equal(sdx_iget(fs, debugfs_ino("big"), &inode), 0);
+	sdx_inode_stat(inode, &st);
+	assert_true(S_ISBLK(st.st_mode));
+	assert_int_equal(st.st_rdev, makedev(259, 300));
+	sdx_iput(inode);
 	unmount_locked(fs);
 }
 
@@ -274,10 +310,7 @@ static void test_last_put_deletes_unlinked_inode_and_xattr_block(void **s)
 			 "'s/.*File ACL: \\([0-9]*\\).*/\\1/p'", img);
 	assert_true(atoi(out) > 0);
 	free(out);
-	out = tu_capture("debugfs -R 'stat f' '%s' 2>/dev/null | sed -n "
-			 "'s/^Inode: \\([0-9]*\\).*/\\1/p'", img);
-	ino = (uint32_t)atoi(out);
-	free(out);
+	ino = debugfs_ino("f");
 	assert_int_equal(tu_sh("debugfs -w -R 'unlink f' '%s' >/dev/null 2>&1",
 			       img), 0);
 	assert_int_equal(tu_sh("rm -f '%s.data' '%s.ea'", img, img), 0);
@@ -302,6 +335,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_root_inode_reads_as_directory),
 		cmocka_unit_test(test_bad_inode_numbers_refused),
+		cmocka_unit_test(test_device_inodes_stat_their_numbers),
 		cmocka_unit_test(test_fields_round_trip_through_the_media),
 		cmocka_unit_test(test_i_blocks_switches_to_huge_file_units),
 		cmocka_unit_test(test_inode_checksum_and_extra_isize_checked),
