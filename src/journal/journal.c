@@ -209,7 +209,8 @@ static bool lock_owner_unless_stopping(struct sdx_journal *j)
 
 /*
  * Every commit_interval_ms: commit the running transaction (dropping the
- * owner's lock while the log blocks are written) and checkpoint.  When the
+ * owner's lock while the log blocks are written) and write the committed
+ * blocks home.  When the
  * journal closes while a commit is being written, the closer may hold the
  * owner's lock and waits for this thread: the commit then finishes without
  * the lock, which is safe because nothing else runs during close.
@@ -238,8 +239,7 @@ static void *background(void *arg)
 			}
 			sdx_jcommit_finish(j);
 		}
-		if (j->checkpoint.n)
-			sdx_jcheckpoint(j);
+		sdx_jwrite_home(j);
 		pthread_mutex_unlock(j->opts.owner_lock);
 	}
 	return NULL;
@@ -383,10 +383,10 @@ int sdx_journal_close(struct sdx_journal *j)
 	stop_background(j);
 	if (!j->direct && !j->opts.readonly) {
 		err = sdx_jcommit(j);
-		if (!err)
-			err = sdx_jcheckpoint(j);
-		if (!err)
+		if (!err) {
+			sdx_jwrite_home(j);
 			sdx_jreset_log(j, j->running.tid);
+		}
 	}
 	journal_free(j);
 	return err;

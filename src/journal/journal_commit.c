@@ -90,11 +90,8 @@ int sdx_jcommit_start(struct sdx_journal *j)
 		return sdx_err(-ENOSPC, "journal: transaction %u needs %llu "
 			       "log blocks, the log has %u", t->tid,
 			       (unsigned long long)need, sdx_jlog_len(j));
-	if (j->log_used + need > sdx_jlog_len(j) / 2) {
-		err = sdx_jcheckpoint(j);
-		if (err)
-			return err;
-	}
+	if (j->log_used + need > sdx_jlog_len(j) / 2)
+		sdx_jcheckpoint(j);
 	err = checkpoint_reserve(j, t->nr_dirty);
 	if (err)
 		return err;

@@ -12,7 +12,8 @@
  *                               never modified; a handle of the next
  *                               transaction gets a new running copy of it)
  *   committing --commit record durable--> checkpoint copy (replaces older)
- *   checkpoint --checkpoint: written home, tail advances--> (freed)
+ *   checkpoint --checkpoint: written home--> (freed); the log tail
+ *                advances later, when a commit needs the space
  *
  * Readers see running > committing > checkpoint > home.
  *
@@ -147,7 +148,8 @@ void sdx_jcommit_finish(struct sdx_journal *j);
 void sdx_jwait_commit(struct sdx_journal *j);
 
 /* journal_checkpoint.c */
-int sdx_jcheckpoint(struct sdx_journal *j);
+void sdx_jwrite_home(struct sdx_journal *j);
+void sdx_jcheckpoint(struct sdx_journal *j);
 void sdx_jreset_log(struct sdx_journal *j, sdx_tid_t next_tid);
 
 /* journal_recovery.c */

@@ -353,9 +353,7 @@ int sdx_jrecover(struct sdx_journal *j)
 	j->running.tid = rs.end_tid + 1;
 	if (j->opts.readonly)
 		return 0;
-	err = sdx_jcheckpoint(j);
-	if (err)
-		return err;
+	sdx_jwrite_home(j);
 	sdx_jreset_log(j, rs.end_tid + 1);
 	return 0;
 }
