@@ -171,23 +171,42 @@ static void fault_window(const struct dax_mapping *m, uint64_t pgoff,
 	*we = e;
 }
 
+/* Do the mapping, end of file and the address let the aligned 2 MiB
+ * around @pgoff be mapped at once (if the device run allows)? */
+static bool huge_fits(const struct dax_mapping *m, uint64_t pgoff,
+		      uint64_t eof)
+{
+	uint64_t s = pgoff & ~(uint64_t)(HUGE_PAGES - 1);
+
+	return sdx_dax_cfg.huge && s >= m->pgoff &&
+	       s + HUGE_PAGES <= m->pgoff + m->npages &&
+	       s + HUGE_PAGES <= eof &&
+	       (uintptr_t)(m->base + (s - m->pgoff) * PS) %
+	       (HUGE_PAGES * PS) == 0;
+}
+
 /*
- * Is the 2 MiB around @pgoff one device run that the mapping, end of file
- * and the alignment of address and device offset let us map at once?
- * Then *@o describes it from its first page.
+ * Is the 2 MiB around @pgoff one device run, 2 MiB aligned on the device,
+ * in a place huge_fits()?  Then *@o describes it from its first page.
  */
 static bool huge_run(struct dax_mapping *m, uint64_t pgoff, uint64_t eof,
 		     struct sdx_iomap *o)
 {
-	uint64_t s = pgoff & ~(uint64_t)(HUGE_PAGES - 1);
-
-	if (!sdx_dax_cfg.huge || s < m->pgoff ||
-	    s + HUGE_PAGES > m->pgoff + m->npages || s + HUGE_PAGES > eof ||
-	    (uintptr_t)(m->base + (s - m->pgoff) * PS) % (HUGE_PAGES * PS))
-		return false;
-	return iomap(m, s, HUGE_PAGES, 0, o) == 0 &&
+	return huge_fits(m, pgoff, eof) &&
+	       iomap(m, pgoff & ~(uint64_t)(HUGE_PAGES - 1), HUGE_PAGES, 0,
+		     o) == 0 &&
 	       o->type == SDX_IOMAP_MAPPED && o->npages >= HUGE_PAGES &&
 	       o->dev_off % (HUGE_PAGES * PS) == 0;
+}
+
+/* Could the run @o found at @pgoff be the tail of a 2 MiB device run? */
+static bool reaches_huge_end(uint64_t pgoff, const struct sdx_iomap *o)
+{
+	uint64_t s = pgoff & ~(uint64_t)(HUGE_PAGES - 1);
+
+	return o->type == SDX_IOMAP_MAPPED &&
+	       o->pgoff + o->npages >= s + HUGE_PAGES &&
+	       (o->dev_off - (pgoff - s) * PS) % (HUGE_PAGES * PS) == 0;
 }
 
 /* Map [from, to) for reading (device runs RO, holes ZERO) over NONE pages.
@@ -317,20 +336,25 @@ static enum dax_fault_result write_fault(struct dax_mapping *m,
 		DAX_COUNT(faults_mkwrite, 1);
 	if (is_sync && sdx_dax_cfg.syncahead)
 		syncahead(m, pgoff, eof);
-	if (is_sync && huge_run(m, pgoff, eof, &o)) {
+	fault_window(m, pgoff, eof, is_sync ? sdx_dax_cfg.fault_around : 1,
+		     &ws, &we);
+	/* Ask up to the 2 MiB end where a huge mapping could follow. */
+	err = iomap(m, pgoff, is_sync && huge_fits(m, pgoff, eof) ?
+		    (pgoff | (HUGE_PAGES - 1)) + 1 - pgoff : we - pgoff,
+		    SDX_IOMAP_WRITE, &o);
+	if (err)
+		return sigbus(err, pgoff);
+	if (o.type != SDX_IOMAP_MAPPED)
+		return sigbus(sdx_err(-EIO, "iomap left file page %" PRIu64
+				      " unallocated for a write", pgoff),
+			      pgoff);
+	k = o.npages < we - pgoff ? o.npages : we - pgoff;
+	/* The 2 MiB at once only where the run found reaches the end of the
+	 * aligned 2 MiB with a congruent device offset: no second iomap for
+	 * the faults that cannot use it. */
+	if (is_sync && reaches_huge_end(pgoff, &o) &&
+	    huge_run(m, pgoff, eof, &o))
 		k = HUGE_PAGES;
-	} else {
-		fault_window(m, pgoff, eof,
-			     is_sync ? sdx_dax_cfg.fault_around : 1, &ws, &we);
-		err = iomap(m, pgoff, we - pgoff, SDX_IOMAP_WRITE, &o);
-		if (err)
-			return sigbus(err, pgoff);
-		if (o.type != SDX_IOMAP_MAPPED)
-			return sigbus(sdx_err(-EIO, "iomap left file page %"
-					      PRIu64 " unallocated for a "
-					      "write", pgoff), pgoff);
-		k = o.npages < we - pgoff ? o.npages : we - pgoff;
-	}
 	if (is_sync) {
 		err = commit_for_sync(m, &o);
 		if (err)

@@ -602,6 +602,37 @@ static void test_huge_mapping_maps_2mib_at_once(void **state)
 	fake_free(f);
 }
 
+/* A synchronous write into a 2 MiB device run maps it at once; one that
+ * is off by a page (device offset not congruent) maps the fault-around
+ * window, and neither commits (the block map is committed already). */
+static void test_sync_write_maps_2mib_where_run_is_aligned(void **state)
+{
+	struct fake *f = fake_new(FAKE_PAGES * PS);
+	uint8_t *p;
+
+	(void)state;
+	set_config(16, 0, true);
+	f->next_free = 512;
+	fake_prealloc(f, 0, 512);		/* aligned run */
+	f->next_free = 1025;
+	fake_prealloc(f, 512, 512);		/* one page off */
+	p = fake_map(f, FAKE_PAGES * PS, PROT_READ | PROT_WRITE,
+		     MAP_SHARED_VALIDATE | MAP_SYNC, O_RDWR);
+	p[300 * PS] = 1;
+	assert_int_equal(stats().huge_installs, 1);
+	assert_int_equal(stats().pages_mapped, 512);
+	for (unsigned i = 0; i < 512; i++)
+		p[i * PS + 1] = 2;
+	assert_int_equal(stats().faults_write, 1);
+	p[800 * PS] = 1;
+	assert_int_equal(stats().huge_installs, 1);
+	assert_int_equal(stats().pages_mapped, 512 + 16);
+	assert_int_equal(block_of(f, 800)[0], 1);
+	assert_int_equal(f->commits, 0);
+	assert_int_equal(sdx_munmap(p, FAKE_PAGES * PS), 0);
+	fake_free(f);
+}
+
 struct reader {
 	volatile uint8_t *addr;
 	int stop;			/* atomics: UBSan's bool check once */
@@ -1094,6 +1125,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(
 			test_syncahead_allocates_cluster_for_one_commit),
 		cmocka_unit_test(test_huge_mapping_maps_2mib_at_once),
+		cmocka_unit_test(
+			test_sync_write_maps_2mib_where_run_is_aligned),
 		cmocka_unit_test(
 			test_remap_under_reading_thread_keeps_contents),
 		cmocka_unit_test(test_private_mapping_copies_on_write),
