@@ -8,7 +8,10 @@
  *   FSDAX     file on an -o dax mount           CPU cache flush + fence
  *             (mmap MAP_SHARED_VALIDATE|MAP_SYNC succeeds)
  *   EMULATED  file on tmpfs, or any file with   CPU cache flush + fence
- *             SDX_DEV_EMULATE                   (durable as memory is)
+ *             SDX_DEV_EMULATE                   (durable as memory is;
+ *                                               SDX_DEV_POPULATE=1 in the
+ *                                               environment maps all its
+ *                                               pages in at open)
  *   FILE      any other regular file            msync of covering pages;
  *                                               is_persistent == false
  *

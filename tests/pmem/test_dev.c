@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,6 +79,36 @@ static void test_tmpfs_file_is_emulated_persistent_memory(void **state)
 	assert_int_equal(sdx_dev_open(path, SDX_DEV_RDONLY, &dev), 0);
 	assert_true(dev->is_rdonly);
 	assert_int_equal(dev->base[DEV_SIZE - 1], 0x5a);
+	sdx_dev_close(dev);
+	unlink(path);
+}
+
+/* Bytes of @path the file system holds (tmpfs: pages allocated). */
+static uint64_t allocated_bytes(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/* SDX_DEV_POPULATE=1 allocates a sparse emulated device's pages at open;
+ * without it the device stays sparse until used. */
+static void test_populate_allocates_emulated_device_at_open(void **state)
+{
+	const char *path = tu_path("populate.img");
+	struct sdx_dev *dev;
+
+	(void)state;
+	make_file(path, DEV_SIZE);
+	assert_int_equal(sdx_dev_open(path, 0, &dev), 0);
+	assert_int_equal(allocated_bytes(path), 0);
+	sdx_dev_close(dev);
+	setenv("SDX_DEV_POPULATE", "1", 1);
+	assert_int_equal(sdx_dev_open(path, 0, &dev), 0);
+	unsetenv("SDX_DEV_POPULATE");
+	assert_int_equal(allocated_bytes(path), DEV_SIZE);
+	assert_int_equal(dev->base[DEV_SIZE - 1], 0);
 	sdx_dev_close(dev);
 	unlink(path);
 }
@@ -455,6 +486,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tmpfs_file_is_emulated_persistent_memory),
+		cmocka_unit_test(
+			test_populate_allocates_emulated_device_at_open),
 		cmocka_unit_test(
 		  test_plain_disk_file_is_file_kind_made_durable_by_msync),
 		cmocka_unit_test(test_emulate_flag_makes_a_disk_file_emulated),
