@@ -4,7 +4,8 @@
  * Wires struct sdx_dax_ops to src/fs/iomap.h (the inode is the host), takes
  * the inode reference a mapping keeps until its munmap, and registers the
  * invalidate hook with the file system so remaps (punch, truncate,
- * collapse/insert, defrag) unmap their pages from every mapping first.
+ * collapse/insert, defrag) unmap their pages from every mapping first,
+ * and the writeback hook so fsync flushes non-synchronous mappings.
  */
 #include <errno.h>
 #include <sys/mman.h>
@@ -73,6 +74,12 @@ static void invalidate_inode(struct sdx_inode *inode, uint64_t pgoff,
 	sdx_dax_invalidate(sdx_inode_dax_slot(inode), pgoff, npages);
 }
 
+/* The file system's writeback hook (fsync, fdatasync; no lock held). */
+static void writeback_inode(struct sdx_inode *inode)
+{
+	sdx_dax_writeback(sdx_inode_dax_slot(inode));
+}
+
 /*
  * sdx_mmap - map a file of a mounted syncdax file system (see syncdax.h)
  * Return: the address, or MAP_FAILED with errno as mmap(2): EBADF, ENODEV
@@ -107,6 +114,7 @@ void *sdx_mmap(struct sdx_fs *fs, void *addr, size_t len, int prot,
 		return MAP_FAILED;
 	file.dev = sdx_fs_dev(fs);
 	sdx_fs_set_invalidate(fs, invalidate_inode);
+	sdx_fs_set_writeback(fs, writeback_inode);
 	err = sdx_dax_mmap(&file, addr, len, prot, flags, (uint64_t)off, &out);
 	if (err) {
 		sdx_inode_put(file.host);

@@ -7,6 +7,12 @@
  * calls only around the descriptor lookup: file.c locks per chunk), and
  * converts the library's -errno with sdx_errno_ret/sdx_errno_ptr.
  *
+ * A caller's memory (path strings, struct stat, flags, readlink buffers)
+ * may be a syncdax mapping whose fault takes fs->lock, so no call touches
+ * it with the lock held: paths are copied in (struct path_arg) before the
+ * lock is taken, and results are built in locals and stored after it is
+ * dropped.
+ *
  * A file descriptor is an index into fs->fds->files; a slot is free when
  * its inode is NULL.  An open file holds one inode reference; a call that
  * works on a descriptor without the lock (read, write, truncate, ...)
@@ -47,9 +53,17 @@ struct sdx_file {
 	int flags;			/* open flags */
 };
 
+/* fsops' per-mount state: the descriptors, and src/dax's writeback hook
+ * (fsync's part, kept here since struct sdx_fs belongs to super.c). */
 struct sdx_fdtable {
 	struct sdx_file *files;
 	int nr;
+	sdx_writeback_fn writeback;	/* sdx_fs_set_writeback; may be NULL */
+};
+
+/* A path (or symlink target) argument copied in before fs->lock is taken. */
+struct path_arg {
+	char s[SDX_PATH_MAX];
 };
 
 struct sdx_dir {
@@ -74,6 +88,22 @@ static bool is_readable(int flags)
 {
 	return (flags & O_ACCMODE) == O_RDONLY ||
 	       (flags & O_ACCMODE) == O_RDWR;
+}
+
+/* Copy the caller's @path into @p.  Context: no lock held (it may fault).
+ * Return: 0, -EINVAL (NULL), -ENAMETOOLONG. */
+static int path_copy(const char *path, struct path_arg *p)
+{
+	size_t len;
+
+	if (!path)
+		return -EINVAL;
+	len = strnlen(path, SDX_PATH_MAX);
+	if (len >= SDX_PATH_MAX)
+		return sdx_err(-ENAMETOOLONG, "path longer than %d bytes",
+			       SDX_PATH_MAX - 1);
+	memcpy(p->s, path, len + 1);
+	return 0;
 }
 
 /* ---- mount ---- */
@@ -110,12 +140,33 @@ out_close:
 	return sdx_errno_ptr(err, NULL);
 }
 
+/* An inode referenced by more than its descriptors: a mapping holds one
+ * until its munmap (or a call is still running).  Context: lock. */
+static struct sdx_inode *held_inode(struct sdx_fs *fs)
+{
+	for (uint32_t b = 0; b < fs->icache_size; b++)
+		for (struct sdx_inode *i = fs->icache[b]; i; i = i->hash_next)
+			if (i->refcount > i->open_count)
+				return i;
+	return NULL;
+}
+
 int sdx_unmount(struct sdx_fs *fs)
 {
+	struct sdx_inode *busy;
+
 	sdx_err_clear();
 	if (!fs)
 		return (int)sdx_errno_ret(-EINVAL);
 	pthread_mutex_lock(&fs->lock);
+	busy = held_inode(fs);
+	if (busy) {
+		int err = sdx_err(-EBUSY, "unmount: inode %u is still mapped "
+				  "or in use", busy->ino);
+
+		pthread_mutex_unlock(&fs->lock);
+		return (int)sdx_errno_ret(err);
+	}
 	for (int fd = 0; fd < fs->fds->nr; fd++) {
 		struct sdx_inode *inode = fs->fds->files[fd].inode;
 
@@ -234,6 +285,11 @@ struct sdx_inode *sdx_inode_get_fd(struct sdx_fs *fs, int fd, int *open_flags)
 	if (open_flags)
 		*open_flags = g.flags;
 	return g.inode;
+}
+
+void sdx_fs_set_writeback(struct sdx_fs *fs, sdx_writeback_fn fn)
+{
+	__atomic_store_n(&fs->fds->writeback, fn, __ATOMIC_RELEASE);
 }
 
 /* ---- links and creation ---- */
@@ -456,6 +512,7 @@ static int check_open(struct sdx_inode *inode, int flags)
 int sdx_open(struct sdx_fs *fs, const char *path, int flags, mode_t mode)
 {
 	struct sdx_inode *inode;
+	struct path_arg p;
 	int err;
 
 	sdx_err_clear();
@@ -466,15 +523,18 @@ int sdx_open(struct sdx_fs *fs, const char *path, int flags, mode_t mode)
 						  "bad access mode", flags));
 	if (fs->is_rdonly && (is_writable(flags) || (flags & O_TRUNC)))
 		return (int)sdx_errno_ret(-EROFS);
+	err = path_copy(path, &p);
+	if (err)
+		return (int)sdx_errno_ret(err);
 	pthread_mutex_lock(&fs->lock);
 	if (fs->is_rdonly && (flags & O_CREAT)) {
 		/* an existing file opens for reading; a new one cannot be */
 		err = (flags & O_EXCL) ? -EROFS :
-		      open_inode(fs, path, flags & ~O_CREAT, mode, &inode);
+		      open_inode(fs, p.s, flags & ~O_CREAT, mode, &inode);
 		if (err == -ENOENT)
 			err = -EROFS;
 	} else {
-		err = open_inode(fs, path, flags, mode, &inode);
+		err = open_inode(fs, p.s, flags, mode, &inode);
 	}
 	if (!err) {
 		err = check_open(inode, flags);
@@ -580,8 +640,11 @@ ssize_t sdx_pwrite(struct sdx_fs *fs, int fd, const void *buf, size_t n,
 	return sdx_errno_ret(r);
 }
 
+/* fsync and fdatasync: the dirty pages of the file's non-synchronous
+ * mappings first (src/dax's hook, no lock held), then the commit. */
 static int sync_fd(struct sdx_fs *fs, int fd, bool is_datasync)
 {
+	sdx_writeback_fn writeback;
 	struct grab g;
 	int err;
 
@@ -591,6 +654,9 @@ static int sync_fd(struct sdx_fs *fs, int fd, bool is_datasync)
 	err = fd_grab(fs, fd, false, false, EBADF, &g);
 	if (err)
 		return (int)sdx_errno_ret(err);
+	writeback = __atomic_load_n(&fs->fds->writeback, __ATOMIC_ACQUIRE);
+	if (writeback)
+		writeback(g.inode);
 	err = sdx_file_sync(g.inode, is_datasync);
 	fd_ungrab(g.inode);
 	return (int)sdx_errno_ret(err);
@@ -654,18 +720,25 @@ static int stat_path(struct sdx_fs *fs, const char *path, unsigned follow,
 		     struct stat *st)
 {
 	struct sdx_inode *inode;
+	struct path_arg p;
+	struct stat local;
 	int err;
 
 	sdx_err_clear();
-	if (!fs || !path || !st)
+	if (!fs || !st)
 		return (int)sdx_errno_ret(-EINVAL);
+	err = path_copy(path, &p);
+	if (err)
+		return (int)sdx_errno_ret(err);
 	pthread_mutex_lock(&fs->lock);
-	err = sdx_namei(fs, path, follow, &inode);
+	err = sdx_namei(fs, p.s, follow, &inode);
 	if (!err) {
-		sdx_inode_stat(inode, st);
+		sdx_inode_stat(inode, &local);
 		sdx_iput(inode);
 	}
 	pthread_mutex_unlock(&fs->lock);
+	if (!err)
+		*st = local;
 	return (int)sdx_errno_ret(err);
 }
 
@@ -682,6 +755,7 @@ int sdx_lstat(struct sdx_fs *fs, const char *path, struct stat *st)
 int sdx_fstat(struct sdx_fs *fs, int fd, struct stat *st)
 {
 	struct sdx_file *f = NULL;
+	struct stat local;
 	int err;
 
 	sdx_err_clear();
@@ -690,14 +764,17 @@ int sdx_fstat(struct sdx_fs *fs, int fd, struct stat *st)
 	pthread_mutex_lock(&fs->lock);
 	err = fd_get(fs, fd, &f);
 	if (!err)
-		sdx_inode_stat(f->inode, st);
+		sdx_inode_stat(f->inode, &local);
 	pthread_mutex_unlock(&fs->lock);
+	if (!err)
+		*st = local;
 	return (int)sdx_errno_ret(err);
 }
 
 int sdx_getflags(struct sdx_fs *fs, int fd, unsigned *flags)
 {
 	struct sdx_file *f = NULL;
+	unsigned local = 0;
 	int err;
 
 	sdx_err_clear();
@@ -706,8 +783,10 @@ int sdx_getflags(struct sdx_fs *fs, int fd, unsigned *flags)
 	pthread_mutex_lock(&fs->lock);
 	err = fd_get(fs, fd, &f);
 	if (!err)
-		*flags = f->inode->raw.i_flags & FL_USER_VISIBLE;
+		local = f->inode->raw.i_flags & FL_USER_VISIBLE;
 	pthread_mutex_unlock(&fs->lock);
+	if (!err)
+		*flags = local;
 	return (int)sdx_errno_ret(err);
 }
 
@@ -748,9 +827,10 @@ int sdx_setflags(struct sdx_fs *fs, int fd, unsigned flags)
 
 /* ---- namespace ---- */
 
-/* Resolve @path's parent for a change; on success fs->lock is held. */
+/* Copy @path into @p and resolve its parent for a change; on success
+ * fs->lock is held. */
 static int change_begin(struct sdx_fs *fs, const char *path,
-			struct sdx_nameidata *nd)
+			struct path_arg *p, struct sdx_nameidata *nd)
 {
 	int err;
 
@@ -758,8 +838,11 @@ static int change_begin(struct sdx_fs *fs, const char *path,
 		return -EINVAL;
 	if (fs->is_rdonly)
 		return -EROFS;
+	err = path_copy(path, p);
+	if (err)
+		return err;
 	pthread_mutex_lock(&fs->lock);
-	err = sdx_namei_parent(fs, path, nd);
+	err = sdx_namei_parent(fs, p->s, nd);
 	if (err)
 		pthread_mutex_unlock(&fs->lock);
 	return err;
@@ -783,8 +866,9 @@ static int create_path(struct sdx_fs *fs, const char *path, mode_t mode,
 {
 	struct sdx_nameidata nd;
 	struct sdx_inode *child;
+	struct path_arg p;
 	uint32_t ino;
-	int err = change_begin(fs, path, &nd);
+	int err = change_begin(fs, path, &p, &nd);
 
 	if (err)
 		return err;
@@ -814,6 +898,7 @@ int sdx_mkdir(struct sdx_fs *fs, const char *path, mode_t mode)
 
 int sdx_symlink(struct sdx_fs *fs, const char *target, const char *path)
 {
+	struct path_arg t;
 	size_t tlen;
 
 	sdx_err_clear();
@@ -825,8 +910,9 @@ int sdx_symlink(struct sdx_fs *fs, const char *target, const char *path)
 	if (tlen >= SDX_BLOCK_SIZE)
 		return (int)sdx_errno_ret(sdx_err(-ENAMETOOLONG, "symlink "
 			"target longer than %u bytes", SDX_BLOCK_SIZE - 1));
+	memcpy(t.s, target, tlen + 1);	/* tlen < SDX_PATH_MAX */
 	return (int)sdx_errno_ret(create_path(fs, path, S_IFLNK | 0777,
-					      target));
+					      t.s));
 }
 
 /* Remove @nd's entry (a non-directory for unlink, an empty directory for
@@ -880,10 +966,11 @@ static int remove_entry(struct sdx_fs *fs, struct sdx_nameidata *nd,
 static int remove_path(struct sdx_fs *fs, const char *path, bool is_rmdir)
 {
 	struct sdx_nameidata nd;
+	struct path_arg p;
 	int err;
 
 	sdx_err_clear();
-	err = change_begin(fs, path, &nd);
+	err = change_begin(fs, path, &p, &nd);
 	if (err)
 		return (int)sdx_errno_ret(err);
 	err = remove_entry(fs, &nd, is_rmdir);
@@ -1040,15 +1127,17 @@ out_put:
 int sdx_rename(struct sdx_fs *fs, const char *from, const char *to)
 {
 	struct sdx_nameidata ndf, ndt;
+	struct path_arg pf, pt;
 	int err;
 
 	sdx_err_clear();
-	if (!to)
-		return (int)sdx_errno_ret(-EINVAL);
-	err = change_begin(fs, from, &ndf);
+	err = path_copy(to, &pt);
 	if (err)
 		return (int)sdx_errno_ret(err);
-	err = sdx_namei_parent(fs, to, &ndt);
+	err = change_begin(fs, from, &pf, &ndf);
+	if (err)
+		return (int)sdx_errno_ret(err);
+	err = sdx_namei_parent(fs, pt.s, &ndt);
 	if (!err) {
 		err = do_rename(fs, &ndf, &ndt);
 		sdx_iput(ndt.dir);
@@ -1061,30 +1150,34 @@ int sdx_rename(struct sdx_fs *fs, const char *from, const char *to)
 ssize_t sdx_readlink(struct sdx_fs *fs, const char *path, char *buf, size_t n)
 {
 	struct sdx_inode *inode;
-	char *target;
+	struct path_arg *p;
 	size_t len = 0;
 	int err;
 
 	sdx_err_clear();
-	if (!fs || !path || (!buf && n))
+	if (!fs || (!buf && n))
 		return sdx_errno_ret(-EINVAL);
-	target = malloc(SDX_PATH_MAX);
-	if (!target)
+	p = malloc(2 * sizeof(*p));	/* the path, then the target */
+	if (!p)
 		return sdx_errno_ret(-ENOMEM);
+	err = path_copy(path, &p[0]);
+	if (err)
+		goto out_free;
 	pthread_mutex_lock(&fs->lock);
-	err = sdx_namei(fs, path, 0, &inode);
+	err = sdx_namei(fs, p[0].s, 0, &inode);
 	if (!err) {
 		err = S_ISLNK(inode->raw.i_mode) ?
-		      sdx_symlink_target(inode, target, SDX_PATH_MAX, &len) :
+		      sdx_symlink_target(inode, p[1].s, SDX_PATH_MAX, &len) :
 		      -EINVAL;
 		sdx_iput(inode);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (!err) {
 		len = len < n ? len : n;
-		memcpy(buf, target, len);
+		memcpy(buf, p[1].s, len);
 	}
-	free(target);
+out_free:
+	free(p);
 	return err ? sdx_errno_ret(err) : (ssize_t)len;
 }
 
@@ -1130,17 +1223,21 @@ static int collect(void *arg, const char *name, size_t len, uint32_t ino,
 struct sdx_dir *sdx_opendir(struct sdx_fs *fs, const char *path)
 {
 	struct sdx_inode *inode;
+	struct path_arg p;
 	struct sdx_dir *d;
 	int err;
 
 	sdx_err_clear();
-	if (!fs || !path)
+	if (!fs)
 		return sdx_errno_ptr(-EINVAL, NULL);
+	err = path_copy(path, &p);
+	if (err)
+		return sdx_errno_ptr(err, NULL);
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return sdx_errno_ptr(-ENOMEM, NULL);
 	pthread_mutex_lock(&fs->lock);
-	err = sdx_namei(fs, path, SDX_LOOKUP_FOLLOW, &inode);
+	err = sdx_namei(fs, p.s, SDX_LOOKUP_FOLLOW, &inode);
 	if (!err) {
 		err = is_dir(inode) ? sdx_dir_iterate(inode, collect, d) :
 		      -ENOTDIR;

@@ -8,6 +8,9 @@
  * truncate, collapse/insert, defrag) it calls the invalidate hook that
  * src/dax registered (sdx_fs_set_invalidate), with the inode's
  * invalidate_lock held exclusive, so the pages leave every mapping first.
+ * fsync and fdatasync call the writeback hook (sdx_fs_set_writeback), with
+ * no lock held, so the dirty pages of non-synchronous mappings are flushed
+ * and write-protected before the commit.
  *
  * Locking: faults take inode->invalidate_lock shared around iomap_begin and
  * the installation of the page; remaps take it exclusive.
@@ -75,5 +78,10 @@ struct sdx_dev *sdx_fs_dev(struct sdx_fs *fs);
 typedef void (*sdx_invalidate_fn)(struct sdx_inode *inode, uint64_t pgoff,
 				  uint64_t npages);
 void sdx_fs_set_invalidate(struct sdx_fs *fs, sdx_invalidate_fn fn);
+
+/* Flush the dirty pages of @inode's non-synchronous mappings and protect
+ * them again.  Context: no lock held (it touches user pages). */
+typedef void (*sdx_writeback_fn)(struct sdx_inode *inode);
+void sdx_fs_set_writeback(struct sdx_fs *fs, sdx_writeback_fn fn);
 
 #endif /* SDX_IOMAP_H */
