@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs.h"
@@ -149,6 +150,53 @@ static uint32_t node_csum(const struct sdx_inode *inode,
 	return sdx_crc32c(inode->csum_seed, eh, tail_offset(eh));
 }
 
+/*
+ * The set of tree blocks whose checksum and entries were verified.  A
+ * verified block changes afterwards only through this file, which keeps
+ * its entries sorted and in range and its checksum right, and a freed one
+ * comes back as a tree block only through get_create_access; so one full
+ * check per block and mount is enough.  The header is checked on every
+ * read (it bounds every index into the node), and an extent handed out is
+ * checked again (sdx_extent_map), so a block that a corrupt image also
+ * uses as file data can mislead but never make us read or map outside.
+ */
+static size_t good_slot(const struct sdx_fs *fs, uint64_t block)
+{
+	size_t i = (size_t)((block * 0x9E3779B97F4A7C15ull) >> 32) &
+		   (fs->csum_good_cap - 1);
+
+	while (fs->csum_good[i] && fs->csum_good[i] != block + 1)
+		i = (i + 1) & (fs->csum_good_cap - 1);
+	return i;
+}
+
+static bool node_known_good(const struct sdx_fs *fs, uint64_t block)
+{
+	return fs->csum_good_cap && fs->csum_good[good_slot(fs, block)];
+}
+
+/* Remember @block as verified (forgotten silently without memory). */
+static void node_mark_good(struct sdx_fs *fs, uint64_t block)
+{
+	if (2 * (fs->csum_good_n + 1) > fs->csum_good_cap) {
+		uint32_t old_cap = fs->csum_good_cap;
+		uint64_t *old = fs->csum_good;
+		uint32_t cap = old_cap ? 2 * old_cap : 256;
+		uint64_t *table = calloc(cap, sizeof(*table));
+
+		if (!table)
+			return;
+		fs->csum_good = table;
+		fs->csum_good_cap = cap;
+		for (uint32_t i = 0; i < old_cap; i++)
+			if (old[i])
+				table[good_slot(fs, old[i] - 1)] = old[i];
+		free(old);
+	}
+	fs->csum_good[good_slot(fs, block)] = block + 1;
+	fs->csum_good_n++;
+}
+
 static int check_entries(const struct sdx_inode *inode, uint64_t block,
 			 struct ext4_extent_header *eh)
 {
@@ -191,6 +239,7 @@ static int check_node(const struct sdx_inode *inode, uint64_t block,
 		      struct ext4_extent_header *eh, int depth)
 {
 	unsigned max = block ? BLOCK_MAX : ROOT_MAX;
+	int err;
 
 	if (eh->eh_magic != EXT4_EXT_MAGIC)
 		return bad_node(inode, block, "header magic 0x%04x, expected "
@@ -206,6 +255,8 @@ static int check_node(const struct sdx_inode *inode, uint64_t block,
 				eh->eh_entries, eh->eh_max, max);
 	if (eh->eh_depth > 0 && eh->eh_entries == 0)
 		return bad_node(inode, block, "empty index node");
+	if (block && node_known_good(inode->fs, block))
+		return 0;
 	if (block && inode->fs->has_csum) {
 		struct ext4_extent_tail tail;
 
@@ -215,7 +266,10 @@ static int check_node(const struct sdx_inode *inode, uint64_t block,
 					"expected 0x%08x", tail.et_checksum,
 					node_csum(inode, eh));
 	}
-	return check_entries(inode, block, eh);
+	err = check_entries(inode, block, eh);
+	if (!err && block)
+		node_mark_good(inode->fs, block);
+	return err;
 }
 
 int sdx_extent_check_root(struct sdx_inode *inode)
@@ -655,6 +709,7 @@ int sdx_extent_map(struct sdx_inode *inode, uint64_t lblk, uint64_t *pblk,
 	struct ext_path path;
 	struct ext4_extent_header *eh;
 	struct ext4_extent *e;
+	uint64_t next;
 	int i, err;
 
 	if (lblk >= EXT_MAX_BLOCKS) {
@@ -672,14 +727,22 @@ int sdx_extent_map(struct sdx_inode *inode, uint64_t lblk, uint64_t *pblk,
 	i = path.lv[path.depth].idx;
 	e = ex(eh);
 	if (i >= 0 && ee_end(&e[i]) > lblk) {
+		if (!sdx_fs_block_valid(inode->fs, ee_pblk(&e[i]), ee_len(&e[i])))
+			return bad_node(inode, path.lv[path.depth].block,
+					"extent %d maps outside the file "
+					"system", i);
 		*pblk = ee_pblk(&e[i]) + (lblk - e[i].ee_block);
 		*len = ee_end(&e[i]) - lblk;
 		*flags = ee_unwritten(&e[i]) ? SDX_EXTENT_UNWRITTEN : 0;
 		return 0;
 	}
+	next = i + 1 < eh->eh_entries ? e[i + 1].ee_block :
+					next_leaf_key(&path);
+	if (next <= lblk)
+		return bad_node(inode, path.lv[path.depth].block, "keys out of "
+				"order after entry %d", i);
 	*pblk = 0;
-	*len = (i + 1 < eh->eh_entries ? e[i + 1].ee_block :
-		next_leaf_key(&path)) - lblk;
+	*len = next - lblk;
 	*flags = SDX_EXTENT_HOLE;
 	return 0;
 }

@@ -105,6 +105,11 @@ struct sdx_fs {
 	uint8_t def_hash_version;
 	bool is_unsigned_hash;
 
+	/* extent tree blocks fully checked once (extent.c): block+1 in an
+	 * open-addressed table of csum_good_cap entries (a power of two) */
+	uint64_t *csum_good;
+	uint32_t csum_good_cap, csum_good_n;
+
 	/* inode cache: sdx_iget/sdx_iput */
 	struct sdx_inode **icache;
 	uint32_t icache_size;		/* buckets, a power of two */
@@ -179,8 +184,12 @@ const void *sdx_bread(struct sdx_fs *fs, uint64_t block, int *err);
 
 /* Is [block, block+count) inside the file system and not in metadata it
  * cannot be (superblock, descriptors)?  For block numbers read from media. */
-bool sdx_fs_block_valid(const struct sdx_fs *fs, uint64_t block,
-			uint64_t count);
+static inline bool sdx_fs_block_valid(const struct sdx_fs *fs, uint64_t block,
+				      uint64_t count)
+{
+	return count > 0 && block >= fs->gdt_block + fs->gdt_blocks &&
+	       block < fs->blocks_count && count <= fs->blocks_count - block;
+}
 
 /*
  * The group descriptor of @group: read view, or write access in @h (then

@@ -167,15 +167,6 @@ uint32_t sdx_group_blocks(const struct sdx_fs *fs, uint32_t group)
 	return (uint32_t)(fs->blocks_count - first);
 }
 
-bool sdx_fs_block_valid(const struct sdx_fs *fs, uint64_t block,
-			uint64_t count)
-{
-	uint64_t meta_end = fs->gdt_block + fs->gdt_blocks;
-
-	return count > 0 && block >= meta_end && block < fs->blocks_count &&
-	       count <= fs->blocks_count - block;
-}
-
 /* ---- block access ---- */
 
 const void *sdx_bread(struct sdx_fs *fs, uint64_t block, int *err)
@@ -786,6 +777,7 @@ static void free_fs(struct sdx_fs *fs)
 	}
 	free(fs->icache);
 	free(fs->groups);
+	free(fs->csum_good);
 	if (fs->dev)
 		sdx_dev_close(fs->dev);
 	pthread_mutex_destroy(&fs->lock);

@@ -473,6 +473,56 @@ static void test_corrupt_extent_nodes_refused(void **state)
 	unlink(copy);
 }
 
+/*
+ * A tree block checked once and then overwritten behind the tree's back
+ * (a corrupt image may also use it as file data): lookups answer inside
+ * the file system or refuse, and never read or map outside.
+ */
+static void test_leaf_overwritten_after_check_never_escapes(void **state)
+{
+	const char *img = tu_path("extent-xlink.img");
+	uint64_t model[NLBLK] = { 0 }, leaf;
+	unsigned seed = 31337;
+	uint32_t ino;
+	struct ctx c;
+
+	(void)state;
+	tu_mkfs(img, 32u << 20);
+	begin(&c, img);
+	ino = new_file(&c);
+	for (uint64_t l = 0; l < 400; l++)
+		map_one(&c, model, 2 * l);
+	set_size_and_link(&c, img, 800 * SDX_BLOCK_SIZE, "x");
+
+	assert_int_equal(sdx_fs_open(img, 0, &c.fs), 0);	/* writable map */
+	pthread_mutex_lock(&c.fs->lock);
+	assert_int_equal(sdx_iget(c.fs, ino, &c.inode), 0);
+	check_model(c.inode, model);	/* every node checked and cached */
+	leaf = ((struct ext4_extent_idx *)(root_header(c.inode) + 1))[0]
+		       .ei_leaf_lo;
+	for (int round = 0; round < 200; round++) {
+		uint8_t *b = c.fs->dev->base + leaf * SDX_BLOCK_SIZE;
+		unsigned from = round % 2 ? 0 : 12;	/* header kept or not */
+
+		for (unsigned k = from; k < SDX_BLOCK_SIZE; k++)
+			b[k] = (uint8_t)rand_r(&seed);
+		for (uint64_t l = 0; l < 800; l++) {
+			uint64_t pblk, len;
+			unsigned flags;
+
+			if (sdx_extent_map(c.inode, l, &pblk, &len, &flags))
+				continue;
+			assert_true(len >= 1);
+			if (!(flags & SDX_EXTENT_HOLE))
+				assert_true(pblk + len <= c.fs->blocks_count);
+		}
+	}
+	sdx_iput(c.inode);
+	pthread_mutex_unlock(&c.fs->lock);
+	sdx_fs_close(c.fs);
+	unlink(img);
+}
+
 /* ext2/3 block maps (direct, indirect, double indirect) read right. */
 static void test_block_mapped_file_reads_back(void **state)
 {
@@ -664,6 +714,8 @@ int main(void)
 		cmocka_unit_test(test_random_unwritten_ops_match_model),
 		cmocka_unit_test(test_appended_extents_fill_nodes_and_thinned_merge),
 		cmocka_unit_test(test_corrupt_extent_nodes_refused),
+		cmocka_unit_test(
+			test_leaf_overwritten_after_check_never_escapes),
 		cmocka_unit_test(test_block_mapped_file_reads_back),
 		cmocka_unit_test(test_crash_at_any_drain_leaves_a_valid_tree),
 	};
