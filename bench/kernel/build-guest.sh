@@ -5,7 +5,10 @@
 #
 # Owns WORKDIR (under build/, never committed):
 #   debs/     the packages, fetched once with `apt-get download`
-#   pkgs/     their contents (dpkg-deb -x); the kernel is never installed
+#   pkgs/     their contents (dpkg-deb -x; the kernel is never installed),
+#             only while this script runs: it holds directories named *.d
+#             (etc/ndctl.conf.d) that the Makefile's "-include" of every
+#             *.d under the build directory would take for dependency files
 #   root/     the initramfs tree: busybox, mkfs.ext4 and ndctl with the
 #             shared libraries ldd finds for them, the kernel modules the
 #             NVDIMM and ext4-DAX need (in modules.dep order), /init
@@ -24,8 +27,10 @@ PKGS="busybox-static e2fsprogs ndctl libndctl6 libdaxctl1 libcxl1
 # ext4 -o dax on an ACPI NFIT NVDIMM; crc32c for metadata_csum.
 MODULES="nfit nd_pmem nd_btt ext4 crc32c_generic"
 
-mkdir -p "$W/debs" "$W/pkgs"
+mkdir -p "$W/debs"
 W=$(cd "$W" && pwd)
+rm -rf "$W/pkgs"
+trap 'rm -rf "$W/pkgs"' EXIT INT TERM
 
 # ---- packages ----
 # linux-image-amd64 is a metapackage: fetch the image it depends on.
@@ -48,17 +53,14 @@ if ! ls "$W/debs/$KPKG"_*.deb >/dev/null 2>&1; then
 	(cd "$W/debs" && apt-get download -q $KPKG $PKGS 2>&1 |
 	 grep -v '^W: Download is performed unsandboxed' || true)
 	ls "$W/debs/$KPKG"_*.deb >/dev/null
-	rm -rf "$W/pkgs"
-	mkdir -p "$W/pkgs"
 fi
-if [ ! -d "$W/pkgs/boot" ]; then
-	for d in "$W"/debs/*.deb; do
-		dpkg-deb -x "$d" "$W/pkgs"
-	done
-fi
+mkdir -p "$W/pkgs"
+for d in "$W"/debs/*.deb; do
+	dpkg-deb -x "$d" "$W/pkgs"
+done
 KVER=$(ls "$W/pkgs/lib/modules" | head -n 1)
 MD=$W/pkgs/lib/modules/$KVER
-[ -f "$MD/modules.dep" ] || depmod -b "$W/pkgs" "$KVER"
+depmod -b "$W/pkgs" "$KVER"
 cp "$W/pkgs/boot/vmlinuz-$KVER" "$W/vmlinuz"
 
 # ---- the initramfs tree ----

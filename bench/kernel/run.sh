@@ -142,7 +142,8 @@ MEDIAN='function median(s,   n, v, i, j, t) {
 GUEST=$(sed -n 's/^@@@ GUEST //p' "$W/boot-1.log")
 CPU=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
 QEMU=$(qemu-system-x86_64 --version | head -n 1)
-E2FS=$("$W/pkgs/sbin/mke2fs" -V 2>&1 | head -n 1)
+E2FS=$(LD_LIBRARY_PATH="$W/root/lib/x86_64-linux-gnu:$W/root/usr/lib/x86_64-linux-gnu" \
+	"$W/root/sbin/mkfs.ext4" -V 2>&1 | head -n 1)
 REV=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown)
 header() {
 	echo "# $1"
