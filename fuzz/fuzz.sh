@@ -25,7 +25,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}:abort_on_error=0"
 
 tmp=$(mktemp -d /dev/shm/sdxfuzzseed-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT PIPE TERM
 
 # cut IMAGE OUT: copy IMAGE up to the end of its last non-zero 4 KiB block
 cut_image() {

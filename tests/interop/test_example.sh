@@ -30,7 +30,7 @@ fi
 tmp=$(mktemp -d /dev/shm/sdxkv-XXXXXX)
 img=$tmp/image
 trap 'rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT PIPE TERM
 
 check "syncdax mkfs" sh -c "$SYNCDAX mkfs --size 64M '$img' >/dev/null"
 check "put acknowledges" \

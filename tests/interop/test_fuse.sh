@@ -41,7 +41,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT PIPE TERM
 mkdir "$mnt" "$tree"
 
 # Mount; as root also allow_other, so that the permission checks can run
