@@ -25,7 +25,7 @@ static const struct cli_command commands[] = {
 	{ "stat", cli_stat, "DEVICE:/path", "show an inode's attributes", false },
 	{ "chattr", cli_chattr, "[+-]S DEVICE:/file", "set or clear the synchronous flag (FS_SYNC_FL)", false },
 	{ "lsattr", cli_lsattr, "DEVICE:/file", "show the chattr flags", false },
-	{ "mount", cli_mount_fuse, "[-f] [-r] DEVICE MOUNTPOINT", "serve the file system to every program (FUSE)", false },
+	{ "mount", cli_mount_fuse, "[-f] [-d] [-r] [-o OPTS] DEVICE MOUNTPOINT", "serve the file system to every program (FUSE)", false },
 	{ "defrag", cli_defrag, "DEVICE:/file", "move a file's blocks into one contiguous run", false },
 	{ "crashtest", cli_crashtest, "[--workload W] [--mode M] ...", "crash workloads at every drain point, check recovery", true },
 	{ "demo", cli_demo, "DEVICE", "show synchronous page faults at work", false },
