@@ -91,6 +91,8 @@ struct sdx_fs {
 	uint16_t want_extra_isize;	/* i_extra_isize of new inodes */
 	uint64_t mount_free_blocks;	/* descriptors' sum at mount */
 	uint64_t mount_free_inodes;	/* descriptors' sum at mount */
+	/* read-only mount over a torn superblock: its shadow (super.c) */
+	const struct ext4_super_block *sb_shadow;
 	struct sdx_group *groups;	/* groups_count entries */
 
 	/* features and checksums */
@@ -229,6 +231,13 @@ const struct ext4_super_block *sdx_super(struct sdx_fs *fs, int *err);
 int sdx_super_get_write(struct sdx_handle *h, struct sdx_fs *fs,
 			struct ext4_super_block **sb);
 void sdx_super_dirty(struct sdx_handle *h, struct sdx_fs *fs);
+/*
+ * The shadow superblock (bytes 2048..3071 of block 0, unused by ext4) in
+ * @block0, a copy of a device's first 4096 bytes, when the superblock
+ * fails its checksum and the shadow checks and names the same file system
+ * (what syncdax restores at mount); NULL otherwise.
+ */
+const struct ext4_super_block *sdx_super_shadow(const uint8_t *block0);
 /* Add @blocks free blocks and @inodes free inodes (negative: take). */
 int sdx_super_add_free(struct sdx_handle *h, struct sdx_fs *fs,
 		       int64_t blocks, int64_t inodes);

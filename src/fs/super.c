@@ -22,6 +22,21 @@
  *   (VALID cleared, RECOVER set if journalled, mount count+1)
  *   --sdx_fs_close: journal commits and checkpoints--> clean
  * A read-only mount writes nothing.
+ *
+ * The superblock written in place (both edges above) is 1 KiB, its
+ * checksum in another cache line than the fields that change, and
+ * persistent memory is failure-atomic only per 8 bytes: a crash between
+ * the stores and their drain can leave a checksum mismatch.  So every such
+ * write goes first, whole and checksummed, to a shadow in bytes 2048..3071
+ * of block 0 (ext4 leaves block 0 past the superblock unused with 4 KiB
+ * blocks), is persisted there, then written home and persisted.  Invariant:
+ * at every instant either the superblock checks, or the shadow checks and
+ * is the update that was being written.  Mount restores a superblock that
+ * fails its checksum from a shadow that checks and names the same file
+ * system (uuid, block and inode counts, block size); a read-only mount uses
+ * the shadow in place (fs->sb_shadow).  e2fsck and Linux do not know the
+ * shadow: to them such a torn superblock is corrupt (the format's limit on
+ * memory without sector atomicity), until syncdax mounts it once.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -140,6 +155,35 @@ static uint16_t group_desc_csum(const struct sdx_fs *fs, uint32_t group,
 	return c;
 }
 
+/* Where every in-place superblock write goes first (see top). */
+#define SUPER_SHADOW_OFFSET 2048u
+
+static bool has_metadata_csum(const struct ext4_super_block *sb)
+{
+	return sb->s_feature_ro_compat & EXT4_FEATURE_RO_COMPAT_METADATA_CSUM;
+}
+
+const struct ext4_super_block *sdx_super_shadow(const uint8_t *block0)
+{
+	const struct ext4_super_block *sb =
+		(const void *)(block0 + EXT4_SUPERBLOCK_OFFSET);
+	const struct ext4_super_block *shadow =
+		(const void *)(block0 + SUPER_SHADOW_OFFSET);
+
+	if (!has_metadata_csum(sb) || sb->s_checksum == super_csum(sb))
+		return NULL;
+	if (shadow->s_magic != EXT4_SUPER_MAGIC || !has_metadata_csum(shadow) ||
+	    shadow->s_checksum_type != EXT4_CRC32C_CHKSUM ||
+	    shadow->s_checksum != super_csum(shadow) ||
+	    memcmp(shadow->s_uuid, sb->s_uuid, sizeof(sb->s_uuid)) ||
+	    shadow->s_blocks_count_lo != sb->s_blocks_count_lo ||
+	    shadow->s_blocks_count_hi != sb->s_blocks_count_hi ||
+	    shadow->s_inodes_count != sb->s_inodes_count ||
+	    shadow->s_log_block_size != sb->s_log_block_size)
+		return NULL;
+	return shadow;
+}
+
 /* ---- geometry ---- */
 
 uint32_t sdx_block_group(const struct sdx_fs *fs, uint64_t block)
@@ -200,7 +244,12 @@ const struct ext4_super_block *sdx_super(struct sdx_fs *fs, int *err)
 {
 	const uint8_t *b = sdx_bread(fs, 0, err);
 
-	return b ? (const void *)(b + EXT4_SUPERBLOCK_OFFSET) : NULL;
+	if (!b)
+		return NULL;
+	/* read-only over a torn home copy that no replayed copy hides */
+	if (fs->sb_shadow && b == fs->dev->base)
+		return fs->sb_shadow;
+	return (const void *)(b + EXT4_SUPERBLOCK_OFFSET);
 }
 
 int sdx_super_get_write(struct sdx_handle *h, struct sdx_fs *fs,
@@ -604,6 +653,28 @@ static int check_geometry(struct sdx_fs *fs, const struct ext4_super_block *sb)
 	return 0;
 }
 
+/*
+ * The home superblock before recovery; one torn by a crash in a write
+ * (see top) is first restored from its shadow, in place (read-write) or
+ * by using the shadow (read-only).
+ */
+static const struct ext4_super_block *home_super(struct sdx_fs *fs,
+						 bool want_rdonly)
+{
+	struct ext4_super_block *sb = (void *)(fs->dev->base +
+					       EXT4_SUPERBLOCK_OFFSET);
+	const struct ext4_super_block *shadow = sdx_super_shadow(fs->dev->base);
+
+	if (!shadow)
+		return sb;
+	if (want_rdonly) {
+		fs->sb_shadow = shadow;
+		return shadow;
+	}
+	sdx_dev_memcpy_persist(fs->dev, sb, shadow, sizeof(*sb));
+	return sb;
+}
+
 static int load_super(struct sdx_fs *fs, bool want_rdonly)
 {
 	const struct ext4_super_block *sb;
@@ -613,11 +684,14 @@ static int load_super(struct sdx_fs *fs, bool want_rdonly)
 		return sdx_err(-EUCLEAN, "%s: device of %llu bytes holds no file "
 			       "system", fs->dev->path,
 			       (unsigned long long)fs->dev->size);
-	sb = (const void *)(fs->dev->base + EXT4_SUPERBLOCK_OFFSET);
 	if (fs->journal) {
 		sb = sdx_super(fs, &err);
 		if (!sb)
 			return err;
+	} else {
+		sb = (const void *)(fs->dev->base + EXT4_SUPERBLOCK_OFFSET);
+		if (sb->s_magic == EXT4_SUPER_MAGIC)
+			sb = home_super(fs, want_rdonly);
 	}
 	if (sb->s_magic != EXT4_SUPER_MAGIC)
 		return sdx_err(-EUCLEAN, "%s: no ext4 file system (superblock "
@@ -736,12 +810,14 @@ static int open_journal(struct sdx_fs *fs, bool want_rdonly)
  * that flag) and the free counts summed from the descriptors (an image
  * Linux left behind after a crash has stale ones); at unmount, after the
  * journal is checkpointed and closed, "clean".  The log holds no copy of
- * block 0 at either moment.
+ * block 0 at either moment.  With metadata_csum the new superblock goes
+ * to its shadow first (see top).
  */
 static void write_mount_state(struct sdx_fs *fs, bool is_mounting)
 {
-	struct ext4_super_block *sb = (void *)(fs->dev->base +
-					       EXT4_SUPERBLOCK_OFFSET);
+	struct ext4_super_block *home = (void *)(fs->dev->base +
+						 EXT4_SUPERBLOCK_OFFSET);
+	struct ext4_super_block new = *home, *sb = &new;
 	const uint32_t now = (uint32_t)time(NULL);
 
 	if (is_mounting) {
@@ -759,9 +835,12 @@ static void write_mount_state(struct sdx_fs *fs, bool is_mounting)
 			~(uint32_t)EXT4_FEATURE_INCOMPAT_RECOVER;
 	}
 	sb->s_wtime = now;
-	if (fs->has_csum)
+	if (fs->has_csum) {
 		sb->s_checksum = super_csum(sb);
-	sdx_dev_persist(fs->dev, sb, sizeof(*sb));
+		sdx_dev_memcpy_persist(fs->dev, fs->dev->base +
+				       SUPER_SHADOW_OFFSET, sb, sizeof(*sb));
+	}
+	sdx_dev_memcpy_persist(fs->dev, home, sb, sizeof(*sb));
 }
 
 static void free_fs(struct sdx_fs *fs)

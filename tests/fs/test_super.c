@@ -1,7 +1,8 @@
 /*
  * test_super.c - mount checks: crc32c, the superblock, the feature policy,
  * the group descriptors; images made by mkfs.ext4 open, hostile ones are
- * refused with the field named and never crash.
+ * refused with the field named and never crash; a superblock write torn
+ * by a crash (8-byte tears, evicted lines) is restored from its shadow.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -425,6 +426,148 @@ static void test_group_descriptor_checked(void **state)
 	}
 }
 
+#define SB_SHADOW_OFFSET 2048	/* the shadow superblock in block 0 */
+#define SB_LINES (sizeof(struct ext4_super_block) / 64)
+
+/*
+ * @base holds @new in its shadow; write @torn home on a copy and check:
+ * a read-only mount sees @new and writes nothing, a read-write mount
+ * restores it (its own write then counts one more mount), e2fsck -fn is
+ * clean after syncdax's unmount.
+ */
+static void check_torn(const char *base, const struct ext4_super_block *torn,
+		       const struct ext4_super_block *new)
+{
+	struct ext4_super_block sb;
+	struct sdx_fs *fs;
+	int err;
+
+	assert_int_equal(tu_sh("cp '%s' '%s'", base, scratch_img), 0);
+	write_at(scratch_img, torn, sizeof(*torn), EXT4_SUPERBLOCK_OFFSET);
+	assert_int_equal(sdx_fs_open(scratch_img, SDX_MOUNT_RDONLY, &fs), 0);
+	assert_memory_equal(sdx_super(fs, &err), new, sizeof(*new));
+	assert_int_equal(sdx_fs_close(fs), 0);
+	sb_read(scratch_img, &sb);
+	assert_memory_equal(&sb, torn, sizeof(sb));
+
+	assert_int_equal(sdx_fs_open(scratch_img, 0, &fs), 0);
+	assert_int_equal(sdx_fs_close(fs), 0);
+	sb_read(scratch_img, &sb);
+	assert_int_equal(sb.s_mnt_count, new->s_mnt_count + 1);
+	assert_true(tu_fsck_clean(scratch_img));
+}
+
+/*
+ * Every way a crash can tear writing @new over @old home (with @new in
+ * the shadow of @base, as the write leaves it): any subset of the changed
+ * cache lines evicted to the media, or a stop at any 8-byte word (the
+ * words before it new, the rest old).  Return: the torn images checked.
+ */
+static unsigned check_every_tear(const char *base,
+				 const struct ext4_super_block *old,
+				 const struct ext4_super_block *new)
+{
+	const uint8_t *o = (const void *)old, *n = (const void *)new;
+	struct ext4_super_block torn;
+	uint8_t *t = (void *)&torn;
+	unsigned changed = 0, nr = 0;
+
+	for (unsigned l = 0; l < SB_LINES; l++)
+		if (memcmp(o + 64 * l, n + 64 * l, 64))
+			changed |= 1u << l;
+	for (unsigned subset = changed; subset; subset = (subset - 1) &
+	     changed) {
+		for (unsigned l = 0; l < SB_LINES; l++)
+			memcpy(t + 64 * l, (subset >> l & 1 ? n : o) + 64 * l,
+			       64);
+		if (torn.s_checksum != new->s_checksum ||
+		    memcmp(&torn, new, sizeof(torn))) {
+			check_torn(base, &torn, new);
+			nr++;
+		}
+	}
+	for (size_t w = 1; w < sizeof(torn) / 8; w++) {
+		if (!memcmp(o + 8 * (w - 1), n + 8 * (w - 1), 8))
+			continue;	/* the same image as a stop at w-1 */
+		memcpy(t, n, 8 * w);
+		memcpy(t + 8 * w, o + 8 * w, sizeof(torn) - 8 * w);
+		check_torn(base, &torn, new);
+		nr++;
+	}
+	return nr;
+}
+
+/* Both in-place writes: mount (clean -> in use) and unmount (back). */
+static void test_torn_superblock_write_restored_from_shadow(void **state)
+{
+	char *base = strdup(tu_path("super-base.img"));
+	struct ext4_super_block clean, mounted, unmounted, shadow;
+	struct sdx_fs *fs;
+	unsigned nr;
+
+	(void)state;
+	fresh_scratch();
+	sb_read(scratch_img, &clean);
+	assert_int_equal(sdx_fs_open(scratch_img, 0, &fs), 0);
+	assert_int_equal(tu_sh("cp '%s' '%s'", scratch_img, base), 0);
+	assert_int_equal(sdx_fs_close(fs), 0);
+	sb_read(base, &mounted);
+	read_at(base, &shadow, sizeof(shadow), SB_SHADOW_OFFSET);
+	assert_memory_equal(&shadow, &mounted, sizeof(shadow));
+	nr = check_every_tear(base, &clean, &mounted);
+
+	/* the unmount edge: scratch_img was overwritten; make it again */
+	assert_int_equal(tu_sh("cp '%s' '%s'", base, scratch_img), 0);
+	assert_int_equal(sdx_fs_open(scratch_img, 0, &fs), 0);
+	assert_int_equal(sdx_fs_close(fs), 0);
+	assert_int_equal(tu_sh("cp '%s' '%s'", scratch_img, base), 0);
+	sb_read(base, &unmounted);
+	read_at(base, &shadow, sizeof(shadow), SB_SHADOW_OFFSET);
+	assert_memory_equal(&shadow, &unmounted, sizeof(shadow));
+	mounted.s_mnt_count = unmounted.s_mnt_count;	/* as it was */
+	mounted.s_checksum = sdx_crc32c(~0u, &mounted, offsetof(
+		struct ext4_super_block, s_checksum));
+	nr += check_every_tear(base, &mounted, &unmounted);
+	assert_true(nr >= 8);
+	unlink(base);
+	free(base);
+}
+
+/* A shadow that does not check, or names another file system, is never
+ * used: the torn superblock is refused as before. */
+static void test_foreign_or_corrupt_shadow_not_used(void **state)
+{
+	char *other = strdup(tu_path("super-other.img"));
+	struct ext4_super_block sb, shadow;
+	struct sdx_fs *fs;
+
+	(void)state;
+	tu_mkfs(other, 32u << 20);
+	assert_int_equal(sdx_fs_open(other, 0, &fs), 0);
+	assert_int_equal(sdx_fs_close(fs), 0);
+	read_at(other, &shadow, sizeof(shadow), SB_SHADOW_OFFSET);
+	assert_int_equal(shadow.s_magic, EXT4_SUPER_MAGIC);
+
+	fresh_scratch();
+	sb_read(scratch_img, &sb);
+	assert_memory_not_equal(sb.s_uuid, shadow.s_uuid, sizeof(sb.s_uuid));
+	write_at(scratch_img, &shadow, sizeof(shadow), SB_SHADOW_OFFSET);
+	sb.s_mtime ^= 1;
+	sb_write(scratch_img, &sb, false);
+	expect_open(scratch_img, SDX_MOUNT_RDONLY, -EUCLEAN, "checksum");
+	expect_open(scratch_img, 0, -EUCLEAN, "checksum");
+
+	/* its own shadow, with a bad checksum */
+	sb.s_mtime ^= 1;
+	sb.s_checksum ^= 1;
+	write_at(scratch_img, &sb, sizeof(sb), SB_SHADOW_OFFSET);
+	sb.s_mtime ^= 2;
+	sb_write(scratch_img, &sb, false);
+	expect_open(scratch_img, 0, -EUCLEAN, "checksum");
+	unlink(other);
+	free(other);
+}
+
 static void test_device_too_small_or_empty_refused(void **state)
 {
 	(void)state;
@@ -454,6 +597,9 @@ int main(void)
 		cmocka_unit_test(test_random_superblock_damage_never_crashes),
 		cmocka_unit_test(test_group_descriptor_checked),
 		cmocka_unit_test(test_device_too_small_or_empty_refused),
+		cmocka_unit_test(
+			test_torn_superblock_write_restored_from_shadow),
+		cmocka_unit_test(test_foreign_or_corrupt_shadow_not_used),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
