@@ -209,10 +209,11 @@ static bool reaches_huge_end(uint64_t pgoff, const struct sdx_iomap *o)
 	       (o->dev_off - (pgoff - s) * PS) % (HUGE_PAGES * PS) == 0;
 }
 
-/* Map [from, to) for reading (device runs RO, holes ZERO) over NONE pages.
+/* Map [from, to) for reading (device runs RO, holes ZERO) over NONE pages;
+ * @first is iomap's answer for @from already, or NULL.
  * Return: pages mapped, or -errno if the first run failed. */
 static long map_for_read(struct dax_mapping *m, uint64_t from, uint64_t to,
-			 bool *hit_hole)
+			 const struct sdx_iomap *first, bool *hit_hole)
 {
 	struct sdx_iomap o;
 	long done = 0;
@@ -220,7 +221,12 @@ static long map_for_read(struct dax_mapping *m, uint64_t from, uint64_t to,
 	for (uint64_t cur = from; cur < to;) {
 		uint64_t k;
 		long n;
-		int err = iomap(m, cur, to - cur, 0, &o);
+		int err = 0;
+
+		if (cur == from && first)
+			o = *first;
+		else
+			err = iomap(m, cur, to - cur, 0, &o);
 
 		if (err)
 			return done ? done : err;
@@ -243,16 +249,27 @@ static long map_for_read(struct dax_mapping *m, uint64_t from, uint64_t to,
 static enum dax_fault_result read_fault(struct dax_mapping *m,
 					uint64_t pgoff, uint64_t eof)
 {
-	struct sdx_iomap o;
+	struct sdx_iomap o, huge, *first = NULL;
 	bool hole = false, ignored;
 	uint64_t ws, we;
 	long n;
+	int err;
 
 	DAX_COUNT(faults_read, 1);
-	if (huge_run(m, pgoff, eof, &o)) {
+	/* Where 2 MiB could be mapped at once, one iomap up to its end
+	 * tells, and serves the fault-around otherwise. */
+	if (huge_fits(m, pgoff, eof)) {
+		err = iomap(m, pgoff, (pgoff | (HUGE_PAGES - 1)) + 1 - pgoff, 0,
+			    &o);
+		if (err)
+			return sigbus(err, pgoff);
+		first = &o;
+	}
+	if (first && reaches_huge_end(pgoff, first) &&
+	    huge_run(m, pgoff, eof, &huge)) {
 		pthread_mutex_lock(&m->state_lock);
-		n = sdx_dax_install(m, o.pgoff - m->pgoff, HUGE_PAGES, PS_RO,
-				    o.dev_off, PS_BIT(PS_NONE));
+		n = sdx_dax_install(m, huge.pgoff - m->pgoff, HUGE_PAGES,
+				    PS_RO, huge.dev_off, PS_BIT(PS_NONE));
 		pthread_mutex_unlock(&m->state_lock);
 		if (n == HUGE_PAGES)
 			DAX_COUNT(huge_installs, 1);
@@ -260,9 +277,10 @@ static enum dax_fault_result read_fault(struct dax_mapping *m,
 		fault_window(m, pgoff, eof, sdx_dax_cfg.fault_around, &ws,
 			     &we);
 		/* The faulting page first: neighbours are a bonus. */
-		n = map_for_read(m, pgoff, we, &hole);
+		n = map_for_read(m, pgoff, we, first, &hole);
 		if (n > 0 && ws < pgoff) {
-			long before = map_for_read(m, ws, pgoff, &ignored);
+			long before = map_for_read(m, ws, pgoff, NULL,
+						   &ignored);
 
 			n += before > 0 ? before : 0;
 		}
@@ -326,7 +344,7 @@ static enum dax_fault_result write_fault(struct dax_mapping *m,
 {
 	bool is_sync = sdx_dax_is_sync(m);
 	uint64_t pg = pgoff - m->pgoff, ws, we, k;
-	struct sdx_iomap o;
+	struct sdx_iomap o, huge;
 	long n;
 	int err;
 
@@ -353,8 +371,10 @@ static enum dax_fault_result write_fault(struct dax_mapping *m,
 	 * aligned 2 MiB with a congruent device offset: no second iomap for
 	 * the faults that cannot use it. */
 	if (is_sync && reaches_huge_end(pgoff, &o) &&
-	    huge_run(m, pgoff, eof, &o))
+	    huge_run(m, pgoff, eof, &huge)) {
+		o = huge;
 		k = HUGE_PAGES;
+	}
 	if (is_sync) {
 		err = commit_for_sync(m, &o);
 		if (err)

@@ -633,6 +633,31 @@ static void test_sync_write_maps_2mib_where_run_is_aligned(void **state)
 	fake_free(f);
 }
 
+/* A run congruent with 2 MiB that starts after the aligned start (a hole
+ * before it) is no huge mapping: the fault maps its own pages only. */
+static void test_sync_write_after_a_hole_maps_its_own_run(void **state)
+{
+	struct fake *f = fake_new(FAKE_PAGES * PS);
+	uint8_t *p;
+
+	(void)state;
+	set_config(16, 0, true);
+	f->next_free = 612;
+	fake_prealloc(f, 100, 412);		/* device page 712 + i */
+	memset(dev->base, 0x77, PS);		/* device page 0 */
+	p = fake_map(f, FAKE_PAGES * PS, PROT_READ | PROT_WRITE,
+		     MAP_SHARED_VALIDATE | MAP_SYNC, O_RDWR);
+	p[200 * PS] = 1;
+	assert_int_equal(block_of(f, 200)[0], 1);
+	assert_int_equal(stats().huge_installs, 0);
+	assert_int_equal(stats().pages_mapped, 8);	/* 200..207 */
+	assert_int_equal(p[0], 0);			/* still a hole */
+	assert_int_equal(f->map[0], 0);
+	assert_int_equal(dev->base[0], 0x77);
+	assert_int_equal(sdx_munmap(p, FAKE_PAGES * PS), 0);
+	fake_free(f);
+}
+
 struct reader {
 	volatile uint8_t *addr;
 	int stop;			/* atomics: UBSan's bool check once */
@@ -1127,6 +1152,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_huge_mapping_maps_2mib_at_once),
 		cmocka_unit_test(
 			test_sync_write_maps_2mib_where_run_is_aligned),
+		cmocka_unit_test(
+			test_sync_write_after_a_hole_maps_its_own_run),
 		cmocka_unit_test(
 			test_remap_under_reading_thread_keeps_contents),
 		cmocka_unit_test(test_private_mapping_copies_on_write),
