@@ -10,14 +10,17 @@
  *   it --> points (1..D, or N of them sampled from the seed, or one)
  *   --> tasks, spread over J forked workers (task t to worker t mod J)
  *   --> crash_check_point() each --> results through one pipe
- *   --> summary: points tried, states checked, violations, time.
+ *   --> summary: points tried, states checked, violations, time; then
+ *   the format limits (crash_check.c: states syncdax recovers that e2fsck
+ *   cannot open, a torn superblock beside a whole shadow), counted
+ *   apart from violations, with the first one's command.
  *
  * Everything a point does follows from (workload, scale, size, mode, seed,
  * point), so the one-line command printed with a violation reproduces it
  * (the threads workload excepted: its two threads interleave freely).
  *
- * Exit status: 0 when every state checked held, 1 when a violation or a
- * harness error was found, 2 for bad usage.
+ * Exit status: 0 when every state checked held (format limits included),
+ * 1 when a violation or a harness error was found, 2 for bad usage.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -324,8 +327,23 @@ static bool read_full(int fd, void *buf, size_t len)
 }
 
 struct tally {
-	uint64_t tried, checked, violations, errors;
+	uint64_t tried, checked, violations, errors, format_limits;
+	char first_limit[512];		/* the first format limit's command */
 };
+
+#define REPRODUCE "reproduce: "
+
+/* Keep the command line of the first format limit's report @text. */
+static void note_format_limit(struct tally *tally, const char *text)
+{
+	const char *cmd = strstr(text, REPRODUCE);
+
+	if (tally->format_limits++ || !cmd)
+		return;
+	cmd += strlen(REPRODUCE);
+	snprintf(tally->first_limit, sizeof(tally->first_limit), "%.*s",
+		 (int)strcspn(cmd, "\n"), cmd);
+}
 
 static volatile sig_atomic_t is_interrupted;
 
@@ -375,11 +393,16 @@ static int run_tasks(const struct crash_opts *opt,
 		text[m.len] = 0;
 		tally->tried++;
 		tally->checked += m.result >= 0;
-		tally->violations += m.result > 0;
+		tally->violations += m.result == CRASH_VIOLATION;
 		tally->errors += m.result < 0;
-		if (m.result || opt->is_verbose)
-			printf("%s%s%s", m.result > 0 ? "VIOLATION " :
-			       m.result < 0 ? "HARNESS ERROR " : "ok ", text,
+		if (m.result == CRASH_FORMAT_LIMIT)
+			note_format_limit(tally, text);
+		if ((m.result != CRASH_HELD &&
+		     m.result != CRASH_FORMAT_LIMIT) || opt->is_verbose)
+			printf("%s%s%s", m.result == CRASH_VIOLATION ?
+			       "VIOLATION " : m.result < 0 ? "HARNESS ERROR " :
+			       m.result == CRASH_FORMAT_LIMIT ?
+			       "FORMAT LIMIT " : "ok ", text,
 			       m.len && text[m.len - 1] == '\n' ? "" : "\n");
 		fflush(stdout);
 		if (is_tty && tally->tried % 100 == 0)
@@ -518,6 +541,11 @@ int cli_crashtest(int argc, char **argv)
 	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, crash_mode_name(opt.mode),
 	       (unsigned long long)opt.seed, opt.jobs,
 	       opt.is_lost_drain ? ", planted bug: lost drain" : "");
+	printf("crashtest: %llu format limits (an ext4 or jbd2 superblock "
+	       "torn by the crash: syncdax restores it from its shadow, e2fsck "
+	       "cannot read it)%s%s\n",
+	       (unsigned long long)tally.format_limits,
+	       tally.first_limit[0] ? "; first: " : "", tally.first_limit);
 	ret = tally.violations || tally.errors ? 1 : 0;
 out:
 	for (i = 0; oracles && i < nr_chosen; i++)

@@ -203,10 +203,14 @@ uint64_t crash_point_seed(uint64_t seed, uint64_t point);
  * crash_check_point - crash a run of @o's workload at drain @point and
  * check what survives
  * @slot:   the worker's number (names its scratch files)
- * @report: the violation in words, when there is one
- * Return: 0 when every check passed, 1 for a violation, -1 when the
- *         harness itself failed (report says why).
+ * @report: the violation or format limit in words, when there is one
+ * Return: CRASH_HELD when every check passed, CRASH_VIOLATION,
+ *         CRASH_FORMAT_LIMIT when only e2fsck failed, on an ext4 or jbd2
+ *         superblock torn beside a whole shadow (crash_check.c), or -1
+ *         when the harness itself failed (report says why).
  */
+enum { CRASH_HELD = 0, CRASH_VIOLATION = 1, CRASH_FORMAT_LIMIT = 2 };
+
 int crash_check_point(const struct crash_opts *opt,
 		      const struct crash_oracle *o, uint64_t point,
 		      unsigned slot, char *report, size_t report_len);

@@ -16,6 +16,10 @@
  *                then the journal layer checks and recovers the log
  * After recovery the superblock and descriptors are loaded again through
  * the journal's view, since a replayed transaction may have changed them.
+ * Before recovery only the descriptors' locations are binding (they find
+ * the journal inode): a descriptor block torn by a crash in its checkpoint
+ * is whole again after the replay, so its checksum and counts are checked
+ * after recovery only.
  *
  * Mount states (the superblock written home directly at both edges):
  *   clean (s_state VALID, no RECOVER) --rw mount, after recovery--> mounted
@@ -400,8 +404,9 @@ static uint64_t gd_block(const struct sdx_fs *fs, uint32_t lo, uint32_t hi)
 	return lo | (has_hi(fs) ? (uint64_t)hi << 32 : 0);
 }
 
-/* Check descriptor @group and record its locations in fs->groups. */
-static int load_group(struct sdx_fs *fs, uint32_t group)
+/* Check descriptor @group and record its locations in fs->groups; its
+ * checksum and counts too if @is_recovered (see top). */
+static int load_group(struct sdx_fs *fs, uint32_t group, bool is_recovered)
 {
 	struct sdx_group *g = &fs->groups[group];
 	const struct ext4_group_desc *gd;
@@ -410,7 +415,7 @@ static int load_group(struct sdx_fs *fs, uint32_t group)
 	gd = sdx_group_desc(fs, group, &err);
 	if (!gd)
 		return err;
-	if ((fs->has_csum || fs->has_gdt_csum) &&
+	if (is_recovered && (fs->has_csum || fs->has_gdt_csum) &&
 	    gd->bg_checksum != group_desc_csum(fs, group, gd))
 		return sdx_err(-EUCLEAN, "group %u: descriptor checksum 0x%04x, "
 			       "expected 0x%04x", group, gd->bg_checksum,
@@ -434,10 +439,10 @@ static int load_group(struct sdx_fs *fs, uint32_t group)
 			       "(%u blocks) outside the file system", group,
 			       (unsigned long long)g->inode_table,
 			       fs->itable_blocks);
-	if (sdx_gd_free_blocks(fs, gd) > sdx_group_blocks(fs, group) ||
+	if (is_recovered && (sdx_gd_free_blocks(fs, gd) > sdx_group_blocks(fs, group) ||
 	    sdx_gd_free_inodes(fs, gd) > fs->inodes_per_group ||
 	    sdx_gd_itable_unused(fs, gd) > fs->inodes_per_group ||
-	    sdx_gd_used_dirs(fs, gd) > fs->inodes_per_group)
+	    sdx_gd_used_dirs(fs, gd) > fs->inodes_per_group))
 		return sdx_err(-EUCLEAN, "group %u: descriptor counts out of "
 			       "range (free blocks %u, free inodes %u, unused "
 			       "%u, dirs %u)", group,
@@ -448,15 +453,16 @@ static int load_group(struct sdx_fs *fs, uint32_t group)
 	return 0;
 }
 
-/* Check every descriptor; sum their free counts into the superblock's
- * CPU copies (the kernel's counters: Linux does not journal them). */
-static int load_groups(struct sdx_fs *fs)
+/* Check every descriptor (before recovery: their locations); sum their
+ * free counts into the superblock's CPU copies (the kernel's counters:
+ * Linux does not journal them). */
+static int load_groups(struct sdx_fs *fs, bool is_recovered)
 {
 	fs->mount_free_blocks = 0;
 	fs->mount_free_inodes = 0;
 	for (uint32_t g = 0; g < fs->groups_count; g++) {
 		const struct ext4_group_desc *gd;
-		int err = load_group(fs, g);
+		int err = load_group(fs, g, is_recovered);
 
 		if (err)
 			return err;
@@ -896,7 +902,7 @@ int sdx_fs_open(const char *device, unsigned flags, struct sdx_fs **out)
 		err = -ENOMEM;
 		goto out_free;
 	}
-	err = load_groups(fs);
+	err = load_groups(fs, false);
 	if (err)
 		goto out_free;
 	pthread_mutex_lock(&fs->lock);
@@ -905,7 +911,7 @@ int sdx_fs_open(const char *device, unsigned flags, struct sdx_fs **out)
 	if (!err)
 		err = load_super(fs, want_rdonly);
 	if (!err)
-		err = load_groups(fs);
+		err = load_groups(fs, true);
 	if (!err && !want_rdonly)
 		write_mount_state(fs, true);
 	pthread_mutex_unlock(&fs->lock);

@@ -1,9 +1,11 @@
 /*
  * test_crashtest.c - `syncdax crashtest` in make test: every drain point of
- * the small workloads in strict mode, and the harness's own ability to
- * fail: a planted lost drain (the lines of one drain never reach the media
- * while the next drain's do) must be reported, and the one-line command
- * printed with the report must reproduce it.
+ * the small workloads in strict mode, sampled points in evict and tear
+ * mode (format limits allowed: they are not violations), and the
+ * harness's own ability to fail: a planted lost drain (the lines of one
+ * drain never reach the media while the next drain's do) must be
+ * reported, and the one-line command printed with the report must
+ * reproduce it.
  *
  * The command is $SYNCDAX (make test exports it).  Under AddressSanitizer
  * every run is sampled (a few points per workload) to stay within time.
@@ -29,9 +31,11 @@
 #ifdef IS_ASAN
 #define STRICT_POINTS "4"	/* per workload */
 #define PLANTED_POINTS "8"
+#define SAMPLED_POINTS "4"
 #else
 #define STRICT_POINTS "all"
 #define PLANTED_POINTS "all"
+#define SAMPLED_POINTS "16"
 #endif
 
 #define COMMON "--size 8M --jobs 2 --scale 1"
@@ -39,7 +43,7 @@
 
 struct outcome {
 	int status;
-	unsigned long long tried, checked, violations, errors;
+	unsigned long long tried, checked, violations, errors, format_limits;
 	char *out;
 };
 
@@ -69,6 +73,11 @@ static void crashtest(struct outcome *o, const char *args)
 		line = strstr(line + 1, "crashtest: ");
 	if (!line)
 		fail_msg("no summary from crashtest %s:\n%s", args, o->out);
+	line = strstr(line, "\ncrashtest: ");
+	if (!line || sscanf(line, "\ncrashtest: %llu format limits",
+			    &o->format_limits) != 1)
+		fail_msg("no format limits line from crashtest %s:\n%s", args,
+			 o->out);
 }
 
 /* Skip when the command has no crashtest (it is being wired up). */
@@ -87,8 +96,9 @@ static void require_crashtest(void)
 /* The run held: every point tried was checked, nothing violated. */
 static void assert_held(const struct outcome *o, const char *what)
 {
-	printf("# %s: %llu points, %llu states checked, %llu violations\n",
-	       what, o->tried, o->checked, o->violations);
+	printf("# %s: %llu points, %llu states checked, %llu violations, "
+	       "%llu format limits\n", what, o->tried, o->checked,
+	       o->violations, o->format_limits);
 	if (o->status != 0 || o->violations || o->errors ||
 	    o->checked != o->tried || o->tried == 0)
 		fail_msg("%s: expected status 0 and no violations, got status "
@@ -105,6 +115,32 @@ static void test_strict_crash_at_every_drain_recovers_a_prefix(void **s)
 		  STRICT_POINTS);
 	assert_held(&o, "strict");
 	free(o.out);
+}
+
+/* Crash at sampled drains of every workload in @mode; all must recover. */
+static void sampled_points_recover(const char *mode, const char *seed)
+{
+	char args[256];
+	struct outcome o;
+
+	require_crashtest();
+	snprintf(args, sizeof(args), COMMON " --workload all --mode %s "
+		 "--seed %s --points " SAMPLED_POINTS, mode, seed);
+	crashtest(&o, args);
+	assert_held(&o, mode);
+	free(o.out);
+}
+
+static void test_evicted_lines_at_sampled_drains_recover(void **s)
+{
+	(void)s;
+	sampled_points_recover("evict", "11");
+}
+
+static void test_torn_words_at_sampled_drains_recover(void **s)
+{
+	(void)s;
+	sampled_points_recover("tear", "12");
 }
 
 static void test_planted_lost_drain_is_reported_and_reproduces(void **s)
@@ -143,6 +179,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
 			test_strict_crash_at_every_drain_recovers_a_prefix),
+		cmocka_unit_test(test_evicted_lines_at_sampled_drains_recover),
+		cmocka_unit_test(test_torn_words_at_sampled_drains_recover),
 		cmocka_unit_test(
 			test_planted_lost_drain_is_reported_and_reproduces),
 	};
