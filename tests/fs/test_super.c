@@ -568,6 +568,40 @@ static void test_foreign_or_corrupt_shadow_not_used(void **state)
 	free(other);
 }
 
+/* A descriptor block torn while written home, with its transaction still
+ * in the log: the replay makes it whole, so mount does not refuse it. */
+static void test_torn_descriptor_in_the_log_is_replayed(void **state)
+{
+	char *crashed = strdup(tu_path("super-crashed.img"));
+	struct ext4_group_desc gd;
+	struct sdx_fs *fs;
+	uint16_t bad;
+	int fd;
+
+	(void)state;
+	fresh_scratch();
+	fs = sdx_mount(scratch_img, 0);
+	assert_non_null(fs);
+	fd = sdx_open(fs, "/f", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_fsync(fs, fd), 0);
+	/* the image as a crash now leaves it: the transaction in the log */
+	assert_int_equal(tu_sh("cp '%s' '%s'", scratch_img, crashed), 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+
+	read_at(crashed, &gd, sizeof(gd), SDX_BLOCK_SIZE);
+	gd.bg_checksum ^= 0x5a5a;
+	bad = gd.bg_checksum;
+	write_at(crashed, &gd, sizeof(gd), SDX_BLOCK_SIZE);
+	expect_open(crashed, 0, 0, NULL);
+	read_at(crashed, &gd, sizeof(gd), SDX_BLOCK_SIZE);
+	assert_int_not_equal(gd.bg_checksum, bad);
+	assert_true(tu_fsck_clean(crashed));
+	unlink(crashed);
+	free(crashed);
+}
+
 static void test_device_too_small_or_empty_refused(void **state)
 {
 	(void)state;
@@ -600,6 +634,7 @@ int main(void)
 		cmocka_unit_test(
 			test_torn_superblock_write_restored_from_shadow),
 		cmocka_unit_test(test_foreign_or_corrupt_shadow_not_used),
+		cmocka_unit_test(test_torn_descriptor_in_the_log_is_replayed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
