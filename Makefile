@@ -55,7 +55,7 @@ STATIC  := $(B)/libsyncdax.a
 SHARED  := $(B)/libsyncdax.so
 CMD     := $(B)/syncdax
 
-.PHONY: all test bench demo install clean
+.PHONY: all test test-tsan bench demo install clean
 .SECONDARY:
 all: $(STATIC) $(SHARED) $(CMD) $(TEST_BIN) $(BENCH_BIN) $(EXAMPLE_BIN)
 
@@ -88,6 +88,13 @@ $(B)/examples/%: examples/%.c $(STATIC)
 
 test: all
 	@B=$(B) SYNCDAX=$(abspath $(CMD)) sh tests/run-tests.sh $(TEST_BIN)
+
+# The concurrency tests, under ThreadSanitizer (make TSAN=1 test-tsan).
+TSAN_TESTS := dax/test_dax_fault dax/test_dax_fs fs/test_file fs/test_iomap \
+	      journal/test_journal pmem/test_crashsim pmem/test_dev
+test-tsan: $(TSAN_TESTS:%=$(B)/tests/%)
+	@TSAN_OPTIONS="suppressions=$(abspath tests/dax/tsan-signal.supp) $$TSAN_OPTIONS" \
+		NO_SCRIPTS=1 sh tests/run-tests.sh $^
 
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done

@@ -148,7 +148,7 @@ static int is_contiguous(struct sdx_inode *inode, uint64_t n, bool *yes)
 static int defrag_locked(struct sdx_inode *inode)
 {
 	uint64_t end, last, first, lblk;
-	bool done;
+	bool done = false;
 	int err;
 
 	err = sdx_extent_end(inode, &end, &last);
