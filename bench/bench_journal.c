@@ -23,6 +23,7 @@
 
 #include "fs/mkfs.h"
 #include "journal/journal.h"
+#include "kernel/backend.h"
 #include "pmem/pmem.h"
 #include "syncdax.h"
 
@@ -32,21 +33,6 @@
 #define SYNCS 2000		/* fdatasyncs per kind */
 
 static const unsigned widths[] = { 1, 4, 16 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* The journal inode's extents, from `debugfs -R "ex <8>"`. */
 static unsigned journal_extents(const char *path, struct sdx_jextent *ext,
@@ -99,15 +85,15 @@ static int measure(struct sdx_journal *j, unsigned width)
 		if (err)
 			break;
 		err = sdx_journal_stop(h);
-		start = now_ns();
+		start = bench_now_ns();
 		if (!err)
 			err = sdx_journal_force_commit(j);
-		t[i] = now_ns() - start;
+		t[i] = bench_now_ns() - start;
 	}
 	if (err)
 		return err;
 	sdx_journal_get_stats(j, &after);
-	qsort(t, COMMITS, sizeof(t[0]), cmp_u64);
+	qsort(t, COMMITS, sizeof(t[0]), bench_cmp_u64);
 	printf("%-8u %12.2f %12.2f %14llu\n", width, t[COMMITS / 2] / 1e3,
 	       t[COMMITS * 99 / 100] / 1e3,
 	       (unsigned long long)(after.checkpoints - before.checkpoints));
@@ -116,7 +102,7 @@ static int measure(struct sdx_journal *j, unsigned width)
 
 static void print_latency(const char *what, uint64_t *t, unsigned n)
 {
-	qsort(t, n, sizeof(t[0]), cmp_u64);
+	qsort(t, n, sizeof(t[0]), bench_cmp_u64);
 	printf("%-34s %12.2f %12.2f\n", what, t[n / 2] / 1e3,
 	       t[n * 99 / 100] / 1e3);
 }
@@ -145,10 +131,10 @@ static int measure_fdatasync(const char *path)
 			err = -errno;
 			break;
 		}
-		start = now_ns();
+		start = bench_now_ns();
 		if (sdx_fdatasync(fs, fd))
 			err = -errno;
-		(k < SYNCS ? alloc : over)[k % SYNCS] = now_ns() - start;
+		(k < SYNCS ? alloc : over)[k % SYNCS] = bench_now_ns() - start;
 	}
 	sdx_close(fs, fd);
 	if (err)

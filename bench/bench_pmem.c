@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/backend.h"
 #include "pmem/pmem.h"
 
 #define DEV_SIZE (8u << 20)
@@ -28,21 +29,6 @@
 enum op { OP_MEMCPY, OP_MEMCPY_PERSIST, OP_PERSIST };
 
 static const size_t sizes[] = { 64, 4096, 2u << 20 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* Median nanoseconds of one @op of @size bytes. */
 static double measure(struct sdx_dev *dev, const uint8_t *src, enum op op,
@@ -55,7 +41,7 @@ static double measure(struct sdx_dev *dev, const uint8_t *src, enum op op,
 
 	for (r = 0; r < REPEATS; r++) {
 		memset(dst, (int)r, batch * size);	/* dirty, untimed */
-		start = now_ns();
+		start = bench_now_ns();
 		for (i = 0; i < batch; i++) {
 			uint8_t *d = dst + i * size;
 
@@ -71,9 +57,9 @@ static double measure(struct sdx_dev *dev, const uint8_t *src, enum op op,
 				break;
 			}
 		}
-		t[r] = now_ns() - start;
+		t[r] = bench_now_ns() - start;
 	}
-	qsort(t, REPEATS, sizeof(t[0]), cmp_u64);
+	qsort(t, REPEATS, sizeof(t[0]), bench_cmp_u64);
 	return (double)t[REPEATS / 2] / (double)batch;
 }
 

@@ -2,7 +2,8 @@
  * backend.h - what the benchmarks that compare syncdax with the kernel share
  * (bench_faultlat.c, bench_durability.c; header-only, each benchmark is one
  * program): the clock, percentiles, the syncdax device a run uses, and the
- * kernel's jbd2 commit count.
+ * kernel's jbd2 commit count.  bench_pmem.c and bench_journal.c use its
+ * clock and sort order too.
  *
  * The syncdax device is either
  *   - an emulated device in /dev/shm (the host's native run), or
