@@ -41,6 +41,7 @@ struct sdx_dir;
 #define SDX_MOUNT_EMULATE 0x2u  /* treat a regular file as emulated pmem */
 
 struct sdx_fs *sdx_mount(const char *device, unsigned flags);
+/* Commits and checkpoints; EBUSY (nothing changed) while a mapping lives. */
 int sdx_unmount(struct sdx_fs *fs);
 
 int sdx_open(struct sdx_fs *fs, const char *path, int flags, mode_t mode);
