@@ -49,15 +49,6 @@ struct record {
 	uint8_t fill[40];
 };
 
-static struct sdx_fs *mount_rw(const char *path)
-{
-	struct sdx_fs *fs = sdx_mount(path, 0);
-
-	if (!fs)
-		fail_msg("mount %s: %s", path, sdx_strerror_detail());
-	return fs;
-}
-
 static int open_file(struct sdx_fs *fs, const char *name, uint64_t size)
 {
 	int fd = sdx_open(fs, name, O_RDWR | O_CREAT, 0644);
@@ -157,7 +148,7 @@ static void record_child(enum record_mode mode, unsigned seed, int ack)
 static unsigned records_found(unsigned seed, uint32_t upto)
 {
 	static uint32_t pages[FILE_PAGES];
-	struct sdx_fs *fs = mount_rw(dev);
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	int fd = sdx_open(fs, "/records", O_RDONLY, 0);
 	unsigned found = 0;
 
@@ -233,7 +224,7 @@ static void fill_device_with_canary_then_delete(int mib)
 	char name[32];
 
 	memset(buf, CANARY, MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	for (int i = 0; i < mib; i++) {
 		int fd;
 
@@ -269,7 +260,7 @@ static void fresh_record_file(bool sync_flag, int mib, int canary_mib)
 	tu_mkfs(dev, (uint64_t)mib * MIB);
 	if (canary_mib)
 		fill_device_with_canary_then_delete(canary_mib);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	fd = open_file(fs, "/records", (uint64_t)FILE_PAGES * PS);
 	if (sync_flag) {
 		unsigned flags;
@@ -423,7 +414,7 @@ static unsigned crash_at_every_point(const struct sdx_dax_config *cfg)
 			break;		/* past the last drain */
 		assert_int_equal(status, SDX_CRASH_EXIT);
 		crashes++;
-		fs = mount_rw(media);	/* recovery */
+		fs = tu_mount(media, 0);	/* recovery */
 		fd = sdx_open(fs, "/records", O_RDONLY, 0);
 		assert_true(fd >= 0);
 		for (int i = 0; i <= last; i++) {
@@ -483,7 +474,7 @@ static void test_faulted_blocks_never_show_deleted_data(void **state)
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
 	fill_device_with_canary_then_delete(40);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	for (unsigned k = 0; k < 2; k++) {
 		char name[16];
 		uint8_t *p;
@@ -565,7 +556,7 @@ static void test_punch_and_truncate_under_live_mapping(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	fd = open_file(fs, "/f", 0);
 	for (unsigned i = 0; i < 64; i++)
 		memset(buf + i * PS, 'A' + i % 26, PS);
@@ -629,7 +620,7 @@ static void test_truncate_drops_private_copies_beyond_eof(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	fd = open_file(fs, "/priv", 0);
 	memset(buf, 'F', 8 * PS);
 	assert_int_equal(sdx_pwrite(fs, fd, buf, 8 * PS, 0), 8 * PS);
@@ -679,7 +670,7 @@ static void test_defrag_under_live_mapping_keeps_contents(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	fa = open_file(fs, "/a", 0);
 	fb = open_file(fs, "/b", 0);
 	for (size_t i = 0; i < PAGES * PS; i++)
@@ -754,7 +745,7 @@ static void test_threads_fault_one_synchronous_file(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	fd = open_file(fs, "/t", THREAD_PAGES * PS);
 	map = map_file(fs, fd, THREAD_PAGES * PS,
 		       MAP_SHARED_VALIDATE | MAP_SYNC);
@@ -768,7 +759,7 @@ static void test_threads_fault_one_synchronous_file(void **state)
 	assert_int_equal(sdx_munmap(map, THREAD_PAGES * PS), 0);
 	assert_int_equal(sdx_close(fs, fd), 0);
 	assert_int_equal(sdx_unmount(fs), 0);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	fd = sdx_open(fs, "/t", O_RDONLY, 0);
 	assert_int_equal(sdx_pread(fs, fd, got, THREAD_PAGES * PS, 0),
 			 THREAD_PAGES * PS);
@@ -865,7 +856,7 @@ static void test_stores_io_punch_defrag_at_once(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	fd = open_file(fs, "/mix", MIX_PAGES * PS);
 	map = map_file(fs, fd, MIX_PAGES * PS, MAP_SHARED_VALIDATE | MAP_SYNC);
 	for (unsigned i = 0; i < 4; i++) {
@@ -895,7 +886,7 @@ static void test_mapping_as_io_buffer_does_not_deadlock(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (uint8_t)(i * 13 + i / PS);
 	fa = open_file(fs, "/a", 0);
@@ -932,7 +923,7 @@ static void test_mmap_refuses_bad_descriptors(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	fd = open_file(fs, "/f", PS);
 	ro = sdx_open(fs, "/f", O_RDONLY, 0);
 	assert_true(ro >= 0);

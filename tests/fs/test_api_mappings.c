@@ -47,15 +47,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct sdx_fs *mount_rw(const char *path)
-{
-	struct sdx_fs *fs = sdx_mount(path, 0);
-
-	if (!fs)
-		fail_msg("mount %s: %s", path, sdx_strerror_detail());
-	return fs;
-}
-
 /* @npages of @fd from page @first, shared, not faulted in. */
 static uint8_t *map_pages(struct sdx_fs *fs, int fd, unsigned first,
 			  unsigned npages)
@@ -126,7 +117,7 @@ static void check_sync_writes_back_mapping(bool is_datasync)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != SDX_CRASH_EXIT)
 		fail_msg("%s child: status 0x%x, expected the simulated crash",
 			 call, status);
-	fs = mount_rw(media);		/* journal replay */
+	fs = tu_mount(media, 0);		/* journal replay */
 	fd = sdx_open(fs, "/wb", O_RDONLY, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(sdx_pread(fs, fd, got, WB_PAGES * PS, 0),
@@ -166,7 +157,7 @@ static void test_unmount_with_live_mapping_fails_busy(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 32 * MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	fd = sdx_open(fs, "/busy", O_RDWR | O_CREAT, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(sdx_ftruncate(fs, fd, 4 * PS), 0);
@@ -185,7 +176,7 @@ static void test_unmount_with_live_mapping_fails_busy(void **state)
 	assert_int_equal(sdx_munmap(map, 4 * PS), 0);
 	assert_int_equal(sdx_unmount(fs), 0);
 	assert_true(tu_fsck_clean(dev));	/* the orphan was deleted */
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	assert_int_equal(sdx_stat(fs, "/busy", &st), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_int_equal(sdx_unmount(fs), 0);
@@ -217,7 +208,7 @@ static void test_results_stored_into_unfaulted_mapping(void **state)
 	(void)state;
 	alarm(DEADLOCK_WATCHDOG_S);
 	tu_mkfs(dev, 32 * MIB);
-	fs = mount_rw(dev);
+	fs = tu_mount(dev, 0);
 	target = sdx_open(fs, "/target", O_RDWR | O_CREAT, 0640);
 	assert_true(target >= 0);
 	memset(content, 'x', sizeof(content));

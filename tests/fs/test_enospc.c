@@ -38,15 +38,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct sdx_fs *mount_rw(void)
-{
-	struct sdx_fs *fs = sdx_mount(dev, 0);
-
-	if (!fs)
-		fail_msg("mount: %s", sdx_strerror_detail());
-	return fs;
-}
-
 static void unmount_clean(struct sdx_fs *fs)
 {
 	assert_int_equal(sdx_unmount(fs), 0);
@@ -87,7 +78,7 @@ static void test_full_device_fails_cleanly_and_recovers(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 16 * MIB);
-	fs = mount_rw();
+	fs = tu_mount(dev, 0);
 	written = fill(fs, "/fill");
 	assert_true(written > 8 * MIB);
 	assert_int_equal(sdx_stat(fs, "/fill", &st), 0);
@@ -111,7 +102,7 @@ static void test_full_device_fails_cleanly_and_recovers(void **state)
 	assert_int_equal(sdx_close(fs, fd), 0);
 	unmount_clean(fs);
 
-	fs = mount_rw();
+	fs = tu_mount(dev, 0);
 	assert_int_equal(sdx_unlink(fs, "/fill"), 0);
 	fd = sdx_open(fs, "/", O_RDONLY, 0);
 	assert_int_equal(sdx_fsync(fs, fd), 0);	/* frees become usable */
@@ -133,7 +124,7 @@ static void test_full_inode_table_fails_cleanly_and_recovers(void **state)
 
 	(void)state;
 	tu_mkfs(dev, 8 * MIB);
-	fs = mount_rw();
+	fs = tu_mount(dev, 0);
 	assert_int_equal(sdx_mkdir(fs, "/many", 0755), 0);
 	for (;;) {
 		snprintf(name, sizeof(name), "/many/file%u", made);
@@ -151,7 +142,7 @@ static void test_full_inode_table_fails_cleanly_and_recovers(void **state)
 	assert_int_equal(errno, ENOSPC);
 	unmount_clean(fs);
 
-	fs = mount_rw();
+	fs = tu_mount(dev, 0);
 	assert_int_equal(sdx_unlink(fs, "/many/file7"), 0);
 	fd = sdx_open(fs, "/many", O_RDONLY, 0);
 	assert_int_equal(sdx_fsync(fs, fd), 0);

@@ -43,15 +43,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct sdx_fs *mount_rw(void)
-{
-	struct sdx_fs *fs = sdx_mount(dev, 0);
-
-	if (!fs)
-		fail_msg("mount %s: %s", dev, sdx_strerror_detail());
-	return fs;
-}
-
 static void fill(uint8_t *buf, size_t n, unsigned seed)
 {
 	for (size_t i = 0; i < n; i++)
@@ -108,7 +99,7 @@ static void test_large_and_sparse_files_read_back_through_debugfs(
 {
 	size_t big = 3 * MIB + 123, sparse = 10 * MIB + 77;
 	uint8_t *a = malloc(big), *b = calloc(1, sparse);
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	int fd;
 
 	(void)state;
@@ -132,7 +123,7 @@ static void test_large_and_sparse_files_read_back_through_debugfs(
 	assert_true(tu_fsck_clean(dev));
 	expect_debugfs("/big", a, big);
 	expect_debugfs("/sparse", b, sparse);
-	fs = mount_rw();
+	fs = tu_mount(dev, 0);
 	fd = sdx_open(fs, "big", O_RDONLY, 0);
 	expect_content(fs, fd, a, big);
 	assert_int_equal(sdx_unmount(fs), 0);
@@ -145,7 +136,7 @@ static void test_partial_write_into_new_block_exposes_no_old_bytes(
 {
 	size_t n = 4 * MIB;
 	uint8_t *junk = malloc(n), got[8192];
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	int fd;
 
 	(void)state;
@@ -171,7 +162,7 @@ static void test_partial_write_into_new_block_exposes_no_old_bytes(
 static void test_truncate_shrink_zeroes_tail_and_grow_reads_zero(void **state)
 {
 	uint8_t buf[20000], want[20000];
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	struct stat st;
 	int fd;
 
@@ -222,7 +213,7 @@ static void test_fallocate_modes_match_model(void **state)
 {
 	size_t cap = 4 * MIB, size = 600000;
 	uint8_t *model = calloc(1, cap);
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	struct stat st;
 	int fd;
 
@@ -262,7 +253,7 @@ static void test_fallocate_modes_match_model(void **state)
 
 static void test_append_and_access_modes_are_checked(void **state)
 {
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	char buf[16];
 	int fd, ro, wo;
 
@@ -296,7 +287,7 @@ static void test_append_and_access_modes_are_checked(void **state)
 
 static void test_fdatasync_commits_only_when_datasync_dirty(void **state)
 {
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	struct sdx_journal_stats before, after;
 	char block[4096];
 	int fd;
@@ -326,7 +317,7 @@ static void test_fdatasync_commits_only_when_datasync_dirty(void **state)
 
 static void test_unlink_while_open_deletes_at_close(void **state)
 {
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	uint64_t free0, free1;
 	char buf[8192];
 	int fd;
@@ -372,7 +363,7 @@ static void test_orphan_of_crashed_process_is_deleted_at_mount(void **state)
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	fs = mount_rw();
+	fs = tu_mount(dev, 0);
 	assert_int_equal(sdx_stat(fs, "/orph", &st), -1);
 	assert_int_equal(sdx_unmount(fs), 0);
 	assert_true(tu_fsck_clean(dev));
@@ -443,7 +434,7 @@ static void *work(void *arg)
 
 static void test_concurrent_writers_appenders_and_creators(void **state)
 {
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	struct worker w[THREADS];
 	pthread_t t[THREADS];
 	unsigned counts[THREADS] = { 0 };
@@ -545,7 +536,7 @@ static void *mix(void *arg)
 
 static void test_concurrent_remaps_and_io_on_one_file(void **state)
 {
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	struct mixer m[THREADS];
 	pthread_t t[THREADS];
 	uint8_t *buf;
@@ -576,7 +567,7 @@ static void test_concurrent_remaps_and_io_on_one_file(void **state)
 
 static void test_chattr_flags_stored_and_enforced(void **state)
 {
-	struct sdx_fs *fs = mount_rw();
+	struct sdx_fs *fs = tu_mount(dev, 0);
 	struct sdx_journal_stats before, after;
 	unsigned flags;
 	char *out;

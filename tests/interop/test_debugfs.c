@@ -67,15 +67,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct sdx_fs *mount_dev(unsigned flags)
-{
-	struct sdx_fs *fs = sdx_mount(dev, flags);
-
-	if (!fs)
-		fail_msg("mount %s: %s", dev, sdx_strerror_detail());
-	return fs;
-}
-
 /* Run the debugfs commands in @script (one per line) on the device. */
 static void debugfs_w(const char *script)
 {
@@ -161,7 +152,7 @@ static void test_debugfs_files_and_symlinks_read_back_through_syncdax(
 	debugfs_w(script);
 	free(script);
 	assert_true(tu_fsck_clean(dev));
-	fs = mount_dev(SDX_MOUNT_RDONLY);
+	fs = tu_mount(dev, SDX_MOUNT_RDONLY);
 	expect_file(fs, "/d/big", big, big_len);
 	expect_file(fs, "/sparse", sparse, sparse_len);
 	expect_file(fs, "/fast", big, big_len);
@@ -256,7 +247,7 @@ static void check_indexed_dir(const char *prefix, unsigned n,
 	free(out);
 	assert_true(tu_fsck_clean(dev));
 
-	fs = mount_dev(SDX_MOUNT_RDONLY);
+	fs = tu_mount(dev, SDX_MOUNT_RDONLY);
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "/h/%s%u", prefix, i);
 		if (sdx_stat(fs, name, &st) != 0)
@@ -269,7 +260,7 @@ static void check_indexed_dir(const char *prefix, unsigned n,
 	assert_int_equal(errno, ENOENT);
 	assert_int_equal(sdx_unmount(fs), 0);
 
-	fs = mount_dev(0);
+	fs = tu_mount(dev, 0);
 	expect_names(fs, "/h", prefix, n);
 	snprintf(name, sizeof(name), "/h/%s%u", prefix, 5u);
 	assert_int_equal(sdx_unlink(fs, name), 0);
@@ -284,7 +275,7 @@ static void check_indexed_dir(const char *prefix, unsigned n,
 	assert_true(tu_fsck_clean(dev));	/* e2fsck checks the htree */
 	expect_indexed("p/h");
 
-	fs = mount_dev(0);
+	fs = tu_mount(dev, 0);
 	snprintf(other, sizeof(other), "/p/h/%s%u", prefix, 7u);
 	assert_int_equal(stat_ino(fs, other), moved);
 	snprintf(name, sizeof(name), "/p/h/%s%u", prefix, 6u);
@@ -342,7 +333,7 @@ static void test_two_level_htree_built_read_and_changed_cleanly(void **state)
 	tu_mkfs(dev, 64 * MIB);
 	memset(prefix, 'n', 250);
 	prefix[250] = '\0';
-	fs = mount_dev(0);
+	fs = tu_mount(dev, 0);
 	assert_int_equal(sdx_mkdir(fs, "/h", 0755), 0);
 	for (unsigned i = 0; i < n; i++) {
 		int fd;
@@ -373,7 +364,7 @@ static void test_syncdax_files_and_symlinks_read_back_through_debugfs(
 
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
-	fs = mount_dev(0);
+	fs = tu_mount(dev, 0);
 	assert_int_equal(sdx_mkdir(fs, "/x", 0755), 0);
 	assert_int_equal(sdx_mkdir(fs, "/x/y", 0700), 0);
 	fd = sdx_open(fs, "/x/y/f", O_CREAT | O_WRONLY, 0644);

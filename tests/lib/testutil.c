@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "syncdax.h"
 #include "fs/mkfs.h"
 #include "testutil.h"
 
@@ -74,6 +75,15 @@ char *tu_capture(const char *fmt, ...)
 	pclose(p);
 	free(cmd);
 	return out;
+}
+
+struct sdx_fs *tu_mount(const char *path, unsigned flags)
+{
+	struct sdx_fs *fs = sdx_mount(path, flags);
+
+	if (!fs)
+		fail_msg("mount %s: %s", path, sdx_strerror_detail());
+	return fs;
 }
 
 bool tu_fsck_clean(const char *path)
