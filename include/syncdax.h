@@ -56,6 +56,14 @@ int sdx_fallocate(struct sdx_fs *fs, int fd, int mode, off_t off, off_t len);
 int sdx_stat(struct sdx_fs *fs, const char *path, struct stat *st);
 int sdx_lstat(struct sdx_fs *fs, const char *path, struct stat *st);
 int sdx_fstat(struct sdx_fs *fs, int fd, struct stat *st);
+/* As chmod(2), chown(2), lchown(2), utimensat(2) at AT_FDCWD (UTIME_NOW,
+ * UTIME_OMIT; NULL times: now); root's rules, ctime updated. */
+int sdx_chmod(struct sdx_fs *fs, const char *path, mode_t mode);
+int sdx_fchmod(struct sdx_fs *fs, int fd, mode_t mode);
+int sdx_chown(struct sdx_fs *fs, const char *path, uid_t uid, gid_t gid);
+int sdx_lchown(struct sdx_fs *fs, const char *path, uid_t uid, gid_t gid);
+int sdx_utimens(struct sdx_fs *fs, const char *path,
+		const struct timespec times[2]);
 int sdx_unlink(struct sdx_fs *fs, const char *path);
 int sdx_mkdir(struct sdx_fs *fs, const char *path, mode_t mode);
 int sdx_rmdir(struct sdx_fs *fs, const char *path);
@@ -63,6 +71,9 @@ int sdx_rename(struct sdx_fs *fs, const char *from, const char *to);
 int sdx_symlink(struct sdx_fs *fs, const char *target, const char *path);
 ssize_t sdx_readlink(struct sdx_fs *fs, const char *path, char *buf,
 		     size_t n);
+/* link(2): EPERM for a directory, EMLINK at 65000 links; no symlink
+ * followed in @oldpath. */
+int sdx_link(struct sdx_fs *fs, const char *oldpath, const char *newpath);
 
 struct sdx_dir *sdx_opendir(struct sdx_fs *fs, const char *path);
 struct dirent *sdx_readdir(struct sdx_dir *dir);

@@ -119,6 +119,46 @@ static int op_symlink(const char *target, const char *path)
 	return sdx_symlink(mounted_fs(), target, path) ? neg_errno() : 0;
 }
 
+static int op_link(const char *from, const char *to)
+{
+	return sdx_link(mounted_fs(), from, to) ? neg_errno() : 0;
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct sdx_fs *fs = mounted_fs();
+	int r = fi ? sdx_fchmod(fs, (int)fi->fh, mode)
+		   : sdx_chmod(fs, path, mode);
+
+	return r ? neg_errno() : 0;
+}
+
+/* The kernel has resolved symlinks: a symlink's path here is lchown's. */
+static int op_chown(const char *path, uid_t uid, gid_t gid,
+		    struct fuse_file_info *fi)
+{
+	(void)fi;
+	return sdx_lchown(mounted_fs(), path, uid, gid) ? neg_errno() : 0;
+}
+
+/*
+ * Likewise a symlink's path means utimensat(AT_SYMLINK_NOFOLLOW), which
+ * the API has not: refused rather than applied to the target.
+ */
+static int op_utimens(const char *path, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	struct sdx_fs *fs = mounted_fs();
+	struct stat st;
+
+	(void)fi;
+	if (sdx_lstat(fs, path, &st))
+		return neg_errno();
+	if (S_ISLNK(st.st_mode))
+		return -EOPNOTSUPP;
+	return sdx_utimens(fs, path, tv) ? neg_errno() : 0;
+}
+
 /* RENAME_NOREPLACE/EXCHANGE: EINVAL makes callers (mv) fall back. */
 static int op_rename(const char *from, const char *to, unsigned int flags)
 {
@@ -382,6 +422,10 @@ static const struct fuse_operations sdx_fuse_ops = {
 	.rmdir = op_rmdir,
 	.symlink = op_symlink,
 	.rename = op_rename,
+	.link = op_link,
+	.chmod = op_chmod,
+	.chown = op_chown,
+	.utimens = op_utimens,
 	.truncate = op_truncate,
 	.open = op_open,
 	.create = op_create,

@@ -1,7 +1,8 @@
 /*
  * api.c - the public file system calls of include/syncdax.h: mount and
- * unmount, the file descriptor table, and the namespace operations (open,
- * unlink, mkdir, rmdir, rename, symlink, readlink, stat, readdir, flags).
+ * unmount, the file descriptor table, the namespace operations (open,
+ * unlink, mkdir, rmdir, rename, symlink, link, readlink, stat, readdir)
+ * and the attributes (flags, chmod, chown, utimens: ctime follows each).
  *
  * Every call clears the error detail on entry, takes fs->lock (the data
  * calls only around the descriptor lookup: file.c locks per chunk), and
@@ -825,6 +826,232 @@ int sdx_setflags(struct sdx_fs *fs, int fd, unsigned flags)
 	return (int)sdx_errno_ret(err);
 }
 
+/* ---- mode, ownership, times ---- */
+
+/*
+ * One attribute change of an inode: @set checks (before changing
+ * anything) and then writes inode->raw; attr_apply gives it its handle.
+ * Context of @set: lock, handle open.
+ */
+typedef int (*attr_set_fn)(struct sdx_inode *inode, const void *arg);
+
+/* EPERM where Linux's notify_change gives it: a mode, owner or explicit
+ * time change of an immutable or append-only inode. */
+static int check_attr_change(const struct sdx_inode *inode, uint32_t iflags)
+{
+	if (inode->raw.i_flags & iflags)
+		return sdx_err(-EPERM, "inode %u is %s", inode->ino,
+			       inode->raw.i_flags & EXT4_IMMUTABLE_FL ?
+			       "immutable" : "append-only");
+	return 0;
+}
+
+/* Apply @set to @inode in a handle of its own, ctime now.  Lock. */
+static int attr_apply(struct sdx_inode *inode, attr_set_fn set,
+		      const void *arg)
+{
+	struct sdx_handle *h;
+	int err, e;
+
+	if (inode->fs->is_rdonly)
+		return -EROFS;
+	err = sdx_fs_start(inode->fs, SDX_CREDITS_INODE, &h);
+	if (err)
+		return err;
+	err = set(inode, arg);
+	if (!err) {
+		sdx_inode_touch(inode, SDX_TIME_CTIME);
+		sdx_inode_changed(h, inode, false);
+		err = sdx_inode_mark_dirty(h, inode);
+	}
+	e = sdx_journal_stop(h);
+	return err ? err : e;
+}
+
+/* The path-named variant: @set on the inode @path names (@follow). */
+static int attr_path(struct sdx_fs *fs, const char *path, unsigned follow,
+		     attr_set_fn set, const void *arg)
+{
+	struct sdx_inode *inode;
+	struct path_arg p;
+	int err;
+
+	if (!fs)
+		return -EINVAL;
+	err = path_copy(path, &p);
+	if (err)
+		return err;
+	pthread_mutex_lock(&fs->lock);
+	err = sdx_namei(fs, p.s, follow, &inode);
+	if (!err) {
+		err = attr_apply(inode, set, arg);
+		sdx_iput(inode);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return err;
+}
+
+static int set_mode(struct sdx_inode *inode, const void *arg)
+{
+	mode_t mode = *(const mode_t *)arg;
+	int err = check_attr_change(inode, EXT4_IMMUTABLE_FL | EXT4_APPEND_FL);
+
+	if (!err)
+		inode->raw.i_mode = (uint16_t)((inode->raw.i_mode & S_IFMT) |
+					       (mode & 07777));
+	return err;
+}
+
+int sdx_chmod(struct sdx_fs *fs, const char *path, mode_t mode)
+{
+	sdx_err_clear();
+	return (int)sdx_errno_ret(attr_path(fs, path, SDX_LOOKUP_FOLLOW,
+					    set_mode, &mode));
+}
+
+int sdx_fchmod(struct sdx_fs *fs, int fd, mode_t mode)
+{
+	struct sdx_file *f = NULL;
+	int err;
+
+	sdx_err_clear();
+	if (!fs)
+		return (int)sdx_errno_ret(-EINVAL);
+	pthread_mutex_lock(&fs->lock);
+	err = fd_get(fs, fd, &f);
+	if (!err)
+		err = attr_apply(f->inode, set_mode, &mode);
+	pthread_mutex_unlock(&fs->lock);
+	return (int)sdx_errno_ret(err);
+}
+
+struct owner {
+	uid_t uid;	/* (uid_t)-1: keep */
+	gid_t gid;	/* (gid_t)-1: keep */
+};
+
+/*
+ * chown_common's change: the ids given, and for a non-directory the
+ * set-user-ID bit dropped, the set-group-ID bit too when group-execute
+ * is set (without it, it marks mandatory locking), also for root.
+ */
+static int set_owner(struct sdx_inode *inode, const void *arg)
+{
+	const struct owner *o = arg;
+	struct ext4_inode *raw = &inode->raw;
+	int err = check_attr_change(inode, EXT4_IMMUTABLE_FL | EXT4_APPEND_FL);
+
+	if (err)
+		return err;
+	if (o->uid != (uid_t)-1) {
+		raw->i_uid = (uint16_t)o->uid;
+		raw->l_i_uid_high = (uint16_t)(o->uid >> 16);
+	}
+	if (o->gid != (gid_t)-1) {
+		raw->i_gid = (uint16_t)o->gid;
+		raw->l_i_gid_high = (uint16_t)(o->gid >> 16);
+	}
+	if (!is_dir(inode)) {
+		raw->i_mode &= (uint16_t)~S_ISUID;
+		if (raw->i_mode & S_IXGRP)
+			raw->i_mode &= (uint16_t)~S_ISGID;
+	}
+	return 0;
+}
+
+int sdx_chown(struct sdx_fs *fs, const char *path, uid_t uid, gid_t gid)
+{
+	struct owner o = { uid, gid };
+
+	sdx_err_clear();
+	return (int)sdx_errno_ret(attr_path(fs, path, SDX_LOOKUP_FOLLOW,
+					    set_owner, &o));
+}
+
+int sdx_lchown(struct sdx_fs *fs, const char *path, uid_t uid, gid_t gid)
+{
+	struct owner o = { uid, gid };
+
+	sdx_err_clear();
+	return (int)sdx_errno_ret(attr_path(fs, path, 0, set_owner, &o));
+}
+
+/* ext4's range of times: 32 signed bits, 2 epoch bits more with the
+ * extra field (1901..2446); Linux clamps to it. */
+#define TIME_MIN	((int64_t)INT32_MIN)
+#define TIME_MAX_EXTRA	(((int64_t)1 << 34) - 1 + INT32_MIN)
+
+/* Store @ts into a seconds field and, if the record has it, its extra
+ * field (epoch bits, nanoseconds). */
+static void time_store(uint32_t *sec, uint32_t *extra, bool has_extra,
+		       struct timespec ts)
+{
+	int64_t s = ts.tv_sec;
+	int64_t max = has_extra ? TIME_MAX_EXTRA : INT32_MAX;
+
+	s = s < TIME_MIN ? TIME_MIN : s > max ? max : s;
+	*sec = (uint32_t)s;
+	if (has_extra)
+		*extra = ((uint32_t)ts.tv_nsec << EXT4_EPOCH_BITS) |
+			 ((uint32_t)((s - (int32_t)s) >> 32) & EXT4_EPOCH_MASK);
+}
+
+/* Set (or touch, UTIME_NOW; UTIME_OMIT: keep) atime and mtime. */
+static int set_times(struct sdx_inode *inode, const void *arg)
+{
+	const struct timespec *t = arg;
+	struct ext4_inode *raw = &inode->raw;
+	bool is_explicit = (t[0].tv_nsec != UTIME_NOW &&
+			    t[0].tv_nsec != UTIME_OMIT) ||
+			   (t[1].tv_nsec != UTIME_NOW &&
+			    t[1].tv_nsec != UTIME_OMIT);
+	int err = check_attr_change(inode, is_explicit ?
+				    EXT4_IMMUTABLE_FL | EXT4_APPEND_FL :
+				    EXT4_IMMUTABLE_FL);
+
+	if (err)
+		return err;
+	if (t[0].tv_nsec == UTIME_NOW)
+		sdx_inode_touch(inode, SDX_TIME_ATIME);
+	else if (t[0].tv_nsec != UTIME_OMIT)
+		time_store(&raw->i_atime, &raw->i_atime_extra,
+			   EXT4_INODE_HAS_EXTRA(raw->i_extra_isize,
+						i_atime_extra), t[0]);
+	if (t[1].tv_nsec == UTIME_NOW)
+		sdx_inode_touch(inode, SDX_TIME_MTIME);
+	else if (t[1].tv_nsec != UTIME_OMIT)
+		time_store(&raw->i_mtime, &raw->i_mtime_extra,
+			   EXT4_INODE_HAS_EXTRA(raw->i_extra_isize,
+						i_mtime_extra), t[1]);
+	return 0;
+}
+
+static bool is_valid_nsec(long nsec)
+{
+	return (nsec >= 0 && nsec < 1000000000) || nsec == UTIME_NOW ||
+	       nsec == UTIME_OMIT;
+}
+
+int sdx_utimens(struct sdx_fs *fs, const char *path,
+		const struct timespec times[2])
+{
+	struct timespec t[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+
+	sdx_err_clear();
+	if (times) {
+		t[0] = times[0];
+		t[1] = times[1];
+	}
+	if (!is_valid_nsec(t[0].tv_nsec) || !is_valid_nsec(t[1].tv_nsec))
+		return (int)sdx_errno_ret(sdx_err(-EINVAL, "utimens: "
+			"tv_nsec %ld/%ld out of range", t[0].tv_nsec,
+			t[1].tv_nsec));
+	if (t[0].tv_nsec == UTIME_OMIT && t[1].tv_nsec == UTIME_OMIT)
+		return 0;	/* as utimensat: nothing, not even ctime */
+	return (int)sdx_errno_ret(attr_path(fs, path, SDX_LOOKUP_FOLLOW,
+					    set_times, t));
+}
+
 /* ---- namespace ---- */
 
 /* Copy @path into @p and resolve its parent for a change; on success
@@ -1124,27 +1351,109 @@ out_put:
 	return err;
 }
 
-int sdx_rename(struct sdx_fs *fs, const char *from, const char *to)
+/*
+ * A change naming two paths (rename, link): @other copied in too, then
+ * change_begin on @path and @op with both under the lock.
+ */
+typedef int (*two_path_fn)(struct sdx_fs *fs, struct sdx_nameidata *nd,
+			   const char *other);
+
+static int change_two(struct sdx_fs *fs, const char *path, const char *other,
+		      two_path_fn op)
 {
-	struct sdx_nameidata ndf, ndt;
-	struct path_arg pf, pt;
+	struct sdx_nameidata nd;
+	struct path_arg p, o;
 	int err;
 
 	sdx_err_clear();
-	err = path_copy(to, &pt);
+	err = path_copy(other, &o);
+	if (!err)
+		err = change_begin(fs, path, &p, &nd);
 	if (err)
 		return (int)sdx_errno_ret(err);
-	err = change_begin(fs, from, &pf, &ndf);
-	if (err)
-		return (int)sdx_errno_ret(err);
-	err = sdx_namei_parent(fs, pt.s, &ndt);
-	if (!err) {
-		err = do_rename(fs, &ndf, &ndt);
-		sdx_iput(ndt.dir);
-	}
-	sdx_iput(ndf.dir);
+	err = op(fs, &nd, o.s);
+	sdx_iput(nd.dir);
 	pthread_mutex_unlock(&fs->lock);
 	return (int)sdx_errno_ret(err);
+}
+
+static int rename_to(struct sdx_fs *fs, struct sdx_nameidata *from,
+		     const char *to)
+{
+	struct sdx_nameidata nd;
+	int err = sdx_namei_parent(fs, to, &nd);
+
+	if (!err) {
+		err = do_rename(fs, from, &nd);
+		sdx_iput(nd.dir);
+	}
+	return err;
+}
+
+int sdx_rename(struct sdx_fs *fs, const char *from, const char *to)
+{
+	return change_two(fs, from, to, rename_to);
+}
+
+/* Add @nd's name for the existing @inode.  Lock. */
+static int link_entry(struct sdx_fs *fs, struct sdx_nameidata *nd,
+		      struct sdx_inode *inode)
+{
+	struct sdx_handle *h;
+	uint32_t ino;
+	int err, e;
+
+	if (nd->len == 0 || sdx_is_dot_or_dotdot(nd->name, nd->len))
+		return -EEXIST;
+	err = sdx_dir_lookup(nd->dir, nd->name, nd->len, &ino, NULL);
+	if (err == 0)
+		return -EEXIST;
+	if (err != -ENOENT)
+		return err;
+	if (nd->is_dir_required)
+		return -ENOENT;
+	if (is_dir(inode))
+		return sdx_err(-EPERM, "inode %u is a directory: no hard "
+			       "links", inode->ino);
+	err = check_attr_change(inode, EXT4_IMMUTABLE_FL | EXT4_APPEND_FL);
+	if (err)
+		return err;
+	if (inode->raw.i_links_count >= EXT4_LINK_MAX)
+		return sdx_err(-EMLINK, "inode %u has %u links", inode->ino,
+			       inode->raw.i_links_count);
+	err = sdx_fs_start(fs, OP_CREDITS, &h);
+	if (err)
+		return err;
+	err = sdx_dir_add(h, nd->dir, nd->name, nd->len, inode->ino,
+			  sdx_dir_ftype(fs, inode->raw.i_mode));
+	if (!err) {
+		inode->raw.i_links_count++;
+		sdx_inode_touch(inode, SDX_TIME_CTIME);
+		sdx_inode_changed(h, inode, true);
+		err = sdx_inode_mark_dirty(h, inode);
+	}
+	if (!err)
+		err = touch_dir(h, nd->dir);
+	e = sdx_journal_stop(h);
+	return err ? err : e;
+}
+
+static int link_from(struct sdx_fs *fs, struct sdx_nameidata *nd,
+		     const char *oldpath)
+{
+	struct sdx_inode *inode;
+	int err = sdx_namei(fs, oldpath, 0, &inode);	/* link(2): no follow */
+
+	if (!err) {
+		err = link_entry(fs, nd, inode);
+		sdx_iput(inode);
+	}
+	return err;
+}
+
+int sdx_link(struct sdx_fs *fs, const char *oldpath, const char *newpath)
+{
+	return change_two(fs, newpath, oldpath, link_from);
 }
 
 ssize_t sdx_readlink(struct sdx_fs *fs, const char *path, char *buf, size_t n)

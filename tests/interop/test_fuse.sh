@@ -4,9 +4,9 @@
 # Mounts a fresh image with FUSE, copies a tree in with cp -r and checks it
 # with diff -r, find and tar, runs a list of POSIX-behaviour checks
 # (permissions, rename over, unlink while open, sparse files, fallocate and
-# punch hole, O_APPEND, symlinks, truncate, chattr +S, statfs), unmounts,
-# checks the image with e2fsck -fn and debugfs, mounts it again and checks
-# that everything is still there.  TAP output; skipped with the reason
+# punch hole, O_APPEND, symlinks, truncate, chattr +S, touch, chmod, chown,
+# ln, cp -p, statfs), unmounts, checks the image with e2fsck -fn and
+# debugfs, mounts it again and checks that everything is still there.  TAP output; skipped with the reason
 # when FUSE cannot be used here.  $SYNCDAX is the command under test.
 
 n=0
@@ -227,6 +227,38 @@ check "chattr -S clears it again" \
 	       ! lsattr '$mnt/sync-flagged' | cut -d' ' -f1 | grep -q S &&
 	       chattr +S '$mnt/sync-flagged'"
 
+# ---- attributes and hard links: utimens, chmod, chown, link
+echo attr >"$mnt/attr"
+check "touch -d of an existing file sets its times to the nanosecond" \
+	sh -c "touch -d @981173106.123456789 '$mnt/attr' && test \
+	       \"\$(TZ=UTC stat -c %y '$mnt/attr')\" = \
+	       '2001-02-03 04:05:06.123456789 +0000'"
+check "touch of an existing file sets its mtime to now" \
+	sh -c "t=\$(date +%s) && touch '$mnt/attr' &&
+	       test \$(stat -c %Y '$mnt/attr') -ge \$t"
+check "chmod through the mount" \
+	sh -c "chmod 4751 '$mnt/attr' && test \$(stat -c %a '$mnt/attr') = 4751"
+if [ "$(id -u)" -eq 0 ]; then
+	check "chown nobody through the mount (set-user-ID dropped)" \
+		sh -c "chown nobody '$mnt/attr' &&
+		       test \$(stat -c %U:%a '$mnt/attr') = nobody:751"
+else
+	ok "# SKIP chown needs root"
+fi
+check "ln makes a second name of the same inode" \
+	sh -c "ln '$mnt/attr' '$mnt/attr-link' &&
+	       test \$(stat -c %h:%i '$mnt/attr-link') = \
+	            \$(stat -c 2:%i '$mnt/attr')"
+check "ln of a directory is refused" \
+	sh -c "! ln '$mnt/closed' '$mnt/closed-link' 2>/dev/null"
+echo kept >"$tmp/preserved"
+chmod 640 "$tmp/preserved"
+touch -d @1000000000.5 "$tmp/preserved"
+check "cp -p into the mount keeps mode and times" \
+	sh -c "cp -p '$tmp/preserved' '$mnt/preserved' &&
+	       test \"\$(stat -c '%a %u %g %y' '$mnt/preserved')\" = \
+	            \"\$(stat -c '%a %u %g %y' '$tmp/preserved')\""
+
 # ---- fsync, statfs
 check "fsync of a file (dd conv=fsync)" \
 	sh -c "head -c 100000 /dev/urandom | \
@@ -256,6 +288,10 @@ inode_flags() {
 }
 check "debugfs sees EXT4_SYNC_FL set by chattr +S" \
 	test $(($(inode_flags /sync-flagged) & 0x8)) -ne 0
+check "debugfs sees the hard link and the mode set through the mount" \
+	sh -c "debugfs -R 'stat /attr-link' '$img' 2>/dev/null |
+	       grep -q 'Links: 2' && debugfs -R 'stat /attr' '$img' \
+	       2>/dev/null | grep -q 'Mode:  0751'"
 check "debugfs sees the unlinked file gone" \
 	sh -c "! debugfs -R 'stat /doomed' '$img' 2>&1 | grep -q Inode:"
 check "mount again" mount_image
