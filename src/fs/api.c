@@ -976,31 +976,10 @@ int sdx_lchown(struct sdx_fs *fs, const char *path, uid_t uid, gid_t gid)
 	return (int)sdx_errno_ret(attr_path(fs, path, 0, set_owner, &o));
 }
 
-/* ext4's range of times: 32 signed bits, 2 epoch bits more with the
- * extra field (1901..2446); Linux clamps to it. */
-#define TIME_MIN	((int64_t)INT32_MIN)
-#define TIME_MAX_EXTRA	(((int64_t)1 << 34) - 1 + INT32_MIN)
-
-/* Store @ts into a seconds field and, if the record has it, its extra
- * field (epoch bits, nanoseconds). */
-static void time_store(uint32_t *sec, uint32_t *extra, bool has_extra,
-		       struct timespec ts)
-{
-	int64_t s = ts.tv_sec;
-	int64_t max = has_extra ? TIME_MAX_EXTRA : INT32_MAX;
-
-	s = s < TIME_MIN ? TIME_MIN : s > max ? max : s;
-	*sec = (uint32_t)s;
-	if (has_extra)
-		*extra = ((uint32_t)ts.tv_nsec << EXT4_EPOCH_BITS) |
-			 ((uint32_t)((s - (int32_t)s) >> 32) & EXT4_EPOCH_MASK);
-}
-
 /* Set (or touch, UTIME_NOW; UTIME_OMIT: keep) atime and mtime. */
 static int set_times(struct sdx_inode *inode, const void *arg)
 {
 	const struct timespec *t = arg;
-	struct ext4_inode *raw = &inode->raw;
 	bool is_explicit = (t[0].tv_nsec != UTIME_NOW &&
 			    t[0].tv_nsec != UTIME_OMIT) ||
 			   (t[1].tv_nsec != UTIME_NOW &&
@@ -1014,15 +993,11 @@ static int set_times(struct sdx_inode *inode, const void *arg)
 	if (t[0].tv_nsec == UTIME_NOW)
 		sdx_inode_touch(inode, SDX_TIME_ATIME);
 	else if (t[0].tv_nsec != UTIME_OMIT)
-		time_store(&raw->i_atime, &raw->i_atime_extra,
-			   EXT4_INODE_HAS_EXTRA(raw->i_extra_isize,
-						i_atime_extra), t[0]);
+		sdx_inode_set_time(inode, SDX_TIME_ATIME, t[0]);
 	if (t[1].tv_nsec == UTIME_NOW)
 		sdx_inode_touch(inode, SDX_TIME_MTIME);
 	else if (t[1].tv_nsec != UTIME_OMIT)
-		time_store(&raw->i_mtime, &raw->i_mtime_extra,
-			   EXT4_INODE_HAS_EXTRA(raw->i_extra_isize,
-						i_mtime_extra), t[1]);
+		sdx_inode_set_time(inode, SDX_TIME_MTIME, t[1]);
 	return 0;
 }
 

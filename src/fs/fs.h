@@ -395,6 +395,9 @@ void sdx_inode_add_blocks(struct sdx_inode *inode, int64_t nblocks);
 #define SDX_TIME_CTIME	0x4u
 #define SDX_TIME_CRTIME	0x8u
 void sdx_inode_touch(struct sdx_inode *inode, unsigned which);
+/* Set one time (a single SDX_TIME_* bit), clamped to ext4's range. */
+void sdx_inode_set_time(struct sdx_inode *inode, unsigned which,
+			struct timespec ts);
 struct timespec sdx_inode_time(const struct sdx_inode *inode,
 			       unsigned which);
 

@@ -520,27 +520,37 @@ static bool has_time_extra(const struct ext4_inode *raw, unsigned which)
 	}
 }
 
+/* ext4's range of times: 32 signed bits, 2 epoch bits more with the
+ * extra field (1901..2446); Linux clamps to it. */
+#define TIME_MIN	((int64_t)INT32_MIN)
+#define TIME_MAX_EXTRA	(((int64_t)1 << 34) - 1 + INT32_MIN)
+
+void sdx_inode_set_time(struct sdx_inode *inode, unsigned which,
+			struct timespec ts)
+{
+	bool has_extra = has_time_extra(&inode->raw, which);
+	int64_t max = has_extra ? TIME_MAX_EXTRA : INT32_MAX;
+	int64_t s = ts.tv_sec < TIME_MIN ? TIME_MIN :
+		    ts.tv_sec > max ? max : ts.tv_sec;
+	uint32_t *sec, *extra;
+
+	if (which == SDX_TIME_CRTIME && !has_extra)
+		return;		/* crtime itself is an extra field */
+	time_fields(&inode->raw, which, &sec, &extra);
+	*sec = (uint32_t)s;
+	if (has_extra)
+		*extra = ((uint32_t)ts.tv_nsec << EXT4_EPOCH_BITS) |
+			 ((uint32_t)((s - (int32_t)s) >> 32) & EXT4_EPOCH_MASK);
+}
+
 void sdx_inode_touch(struct sdx_inode *inode, unsigned which)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	for (unsigned bit = SDX_TIME_ATIME; bit <= SDX_TIME_CRTIME; bit <<= 1) {
-		uint32_t *sec, *extra;
-
-		if (!(which & bit))
-			continue;
-		if (bit == SDX_TIME_CRTIME &&
-		    !has_time_extra(&inode->raw, SDX_TIME_CRTIME))
-			continue;	/* crtime itself is an extra field */
-		time_fields(&inode->raw, bit, &sec, &extra);
-		*sec = (uint32_t)now.tv_sec;
-		if (has_time_extra(&inode->raw, bit))
-			*extra = ((uint32_t)now.tv_nsec << EXT4_EPOCH_BITS) |
-				 ((uint32_t)((now.tv_sec -
-					      (int32_t)now.tv_sec) >> 32) &
-				  EXT4_EPOCH_MASK);
-	}
+	for (unsigned bit = SDX_TIME_ATIME; bit <= SDX_TIME_CRTIME; bit <<= 1)
+		if (which & bit)
+			sdx_inode_set_time(inode, bit, now);
 }
 
 struct timespec sdx_inode_time(const struct sdx_inode *inode, unsigned which)
