@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct sdx_fs;
 
@@ -26,6 +27,12 @@ void cli_usage(const char *name);
 int cli_fail(const char *what);
 /* Split "DEVICE:/path"; -1 when @arg names no file inside a device. */
 int cli_split(const char *arg, char *device, size_t n, const char **path);
+/*
+ * Draw "LABEL  42% [#####   ] DONE/TOTAL UNIT" on a terminal's standard
+ * error (nothing otherwise); done == total ends the line.
+ */
+void cli_progress(const char *label, uint64_t done, uint64_t total,
+		  const char *unit);
 /* Mount @device (flags | cli_mount_flags); prints the error on failure. */
 struct sdx_fs *cli_mount(const char *device, unsigned flags);
 

@@ -38,6 +38,7 @@
 #include "syncdax.h"
 #include "fs/mkfs.h"
 #include "crash_harness.h"
+#include "cli.h"
 
 static const char usage_text[] =
 	"usage: syncdax crashtest [--workload NAME[,NAME...]|all] "
@@ -364,7 +365,6 @@ static int run_tasks(const struct crash_opts *opt,
 		     struct tally *tally)
 {
 	struct sigaction sa = { .sa_handler = interrupted }, old_int, old_term;
-	bool is_tty = isatty(STDERR_FILENO);
 	char text[PIPE_BUF + 1];
 	unsigned w, started = 0;
 	int pipefd[2], status;
@@ -405,13 +405,8 @@ static int run_tasks(const struct crash_opts *opt,
 			       "FORMAT LIMIT " : "ok ", text,
 			       m.len && text[m.len - 1] == '\n' ? "" : "\n");
 		fflush(stdout);
-		if (is_tty && tally->tried % 100 == 0)
-			fprintf(stderr, "\rcrashtest: %llu of %zu points, %llu "
-				"violations ", (unsigned long long)tally->tried,
-				nr_tasks, (unsigned long long)tally->violations);
+		cli_progress("crashtest", tally->tried, nr_tasks, "points");
 	}
-	if (is_tty)
-		fputc('\n', stderr);
 	close(pipefd[0]);
 	for (w = 0; is_interrupted && w < started; w++)
 		kill(pids[w], SIGTERM);

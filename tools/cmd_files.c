@@ -125,19 +125,6 @@ int cli_ls(int argc, char **argv)
 	return close_target(&t, status);
 }
 
-/* Progress on a terminal for copies of at least 64 MiB. */
-static void progress(off_t done, off_t total)
-{
-	if (total < (64 << 20) || !isatty(STDERR_FILENO))
-		return;
-	fprintf(stderr, "\r%3d%% [%-40.*s] %lld MiB", (int)(done * 100 / total),
-		(int)(done * 40 / total),
-		"########################################",
-		(long long)(done >> 20));
-	if (done == total)
-		fputc('\n', stderr);
-}
-
 /*
  * One side of a copy: a host file descriptor or a file inside a device.
  */
@@ -232,7 +219,9 @@ static int copy(struct side *in, const char *src, struct side *out,
 			break;
 		}
 		off += n;
-		progress(off, total);
+		if (total >= (64 << 20))	/* a bar for long copies */
+			cli_progress("cp", (uint64_t)off >> 20,
+				     (uint64_t)total >> 20, "MiB");
 	}
 	if (status == 0 && n < 0)
 		status = side_fail(in, src);

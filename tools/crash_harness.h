@@ -44,8 +44,6 @@ struct sdx_fs;
 struct crash_run;
 struct crash_record;
 
-int cli_crashtest(int argc, char **argv);
-
 /* ---- crash_workloads.c ---- */
 
 #define CRASH_RECORD_SIZE 64u		/* one cache line */
