@@ -160,7 +160,7 @@ int main(void)
 
 	snprintf(path, sizeof(path), "/dev/shm/sdxbench-journal-%d.img",
 		 (int)getpid());
-	err = sdx_mkfs(path, DEV_SIZE);
+	err = sdx_mkfs(path, DEV_SIZE, NULL, NULL);
 	nr_ext = err ? 0 : journal_extents(path, ext, 32);
 	if (!err && nr_ext == 0)
 		err = -ENOENT;

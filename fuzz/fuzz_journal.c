@@ -84,7 +84,7 @@ static void make_base(void)
 	int fd, err;
 
 	device = fz_device("journal");
-	err = sdx_mkfs(device, IMAGE_SIZE);
+	err = sdx_mkfs(device, IMAGE_SIZE, NULL, NULL);
 	if (err) {
 		errno = -err;
 		die("sdx_mkfs");

@@ -456,7 +456,7 @@ static int make_oracles(const struct crash_opts *opt,
 			 opt->dir, o->wl->name);
 		snprintf(log_path, sizeof(log_path), "%s/oracle-%s.log",
 			 opt->dir, o->wl->name);
-		err = sdx_mkfs(o->fresh, opt->size);
+		err = sdx_mkfs(o->fresh, opt->size, NULL, NULL);
 		if (err) {
 			fprintf(stderr, "syncdax: crashtest: %s: %s\n",
 				o->fresh, sdx_strerror_detail());

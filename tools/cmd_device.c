@@ -31,6 +31,14 @@ static uint64_t parse_size(const char *s)
 	return (uint64_t)n << shift;
 }
 
+/* mkfs.ext4's stages, as a bar on a terminal. */
+static void mkfs_progress(const char *stage, uint64_t done, uint64_t total,
+			  void *arg)
+{
+	(void)arg;
+	cli_progress(stage, done, total, "");
+}
+
 int cli_mkfs(int argc, char **argv)
 {
 	uint64_t size = 0;
@@ -49,7 +57,7 @@ int cli_mkfs(int argc, char **argv)
 		cli_usage("mkfs");
 		return 2;
 	}
-	if (sdx_mkfs(device, size) < 0)
+	if (sdx_mkfs(device, size, mkfs_progress, NULL) < 0)
 		return cli_fail(device);
 	printf("%s: syncdax file system made\n", device);
 	return 0;

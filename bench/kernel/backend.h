@@ -105,7 +105,7 @@ static inline int bench_make_device(const char *path, uint64_t size)
 	int fd, err;
 
 	unlink(path);
-	err = sdx_mkfs(path, size);
+	err = sdx_mkfs(path, size, NULL, NULL);
 	if (err || strncmp(path, "/dev/shm/", 9) == 0)
 		return err;
 	fd = open(path, O_RDWR);

@@ -14,10 +14,19 @@
 	"64bit,metadata_csum"
 
 /*
+ * A stage of mkfs.ext4 ("Writing inode tables") is @done of @total units
+ * (block groups, blocks) along; done == total ends the stage.
+ */
+typedef void sdx_mkfs_progress_fn(const char *stage, uint64_t done,
+				  uint64_t total, void *arg);
+
+/*
  * sdx_mkfs - create (or resize, if @size) the device file and format it
  * @size: bytes, a multiple of 4 KiB; 0 keeps the existing file's size
+ * @progress: called as mkfs.ext4 reports its stages (NULL: not wanted)
  * Return: 0, or -errno with a sentence (mkfs.ext4's own message on failure).
  */
-int sdx_mkfs(const char *path, uint64_t size);
+int sdx_mkfs(const char *path, uint64_t size, sdx_mkfs_progress_fn *progress,
+	     void *arg);
 
 #endif /* SDX_MKFS_H */

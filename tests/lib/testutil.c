@@ -30,7 +30,7 @@ const char *tu_path(const char *name)
 void tu_mkfs(const char *path, uint64_t size)
 {
 	unlink(path);
-	assert_int_equal(sdx_mkfs(path, size), 0);
+	assert_int_equal(sdx_mkfs(path, size, NULL, NULL), 0);
 }
 
 static char *vformat(const char *fmt, va_list ap)
