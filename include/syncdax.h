@@ -64,6 +64,32 @@ int sdx_chown(struct sdx_fs *fs, const char *path, uid_t uid, gid_t gid);
 int sdx_lchown(struct sdx_fs *fs, const char *path, uid_t uid, gid_t gid);
 int sdx_utimens(struct sdx_fs *fs, const char *path,
 		const struct timespec times[2]);
+/* utimensat(2) with AT_SYMLINK_NOFOLLOW: a symlink's own times. */
+int sdx_lutimens(struct sdx_fs *fs, const char *path,
+		 const struct timespec times[2]);
+/*
+ * Extended attributes, as getxattr(2), setxattr(2), listxattr(2),
+ * removexattr(2) and their l-variants (no symlink followed): user.,
+ * trusted., security. and system.posix_acl_access/_default, stored where
+ * ext4 stores them.  @size 0 asks for the size needed; ERANGE when @size
+ * is too small; ENODATA for a missing name; XATTR_CREATE/XATTR_REPLACE
+ * (<sys/xattr.h>) give EEXIST/ENODATA; ENOSPC when a value fits neither
+ * in the inode nor in its attribute block; E2BIG above 65536 bytes.
+ */
+ssize_t sdx_getxattr(struct sdx_fs *fs, const char *path, const char *name,
+		     void *value, size_t size);
+ssize_t sdx_lgetxattr(struct sdx_fs *fs, const char *path, const char *name,
+		      void *value, size_t size);
+int sdx_setxattr(struct sdx_fs *fs, const char *path, const char *name,
+		 const void *value, size_t size, int flags);
+int sdx_lsetxattr(struct sdx_fs *fs, const char *path, const char *name,
+		  const void *value, size_t size, int flags);
+ssize_t sdx_listxattr(struct sdx_fs *fs, const char *path, char *list,
+		      size_t size);
+ssize_t sdx_llistxattr(struct sdx_fs *fs, const char *path, char *list,
+		       size_t size);
+int sdx_removexattr(struct sdx_fs *fs, const char *path, const char *name);
+int sdx_lremovexattr(struct sdx_fs *fs, const char *path, const char *name);
 int sdx_unlink(struct sdx_fs *fs, const char *path);
 int sdx_mkdir(struct sdx_fs *fs, const char *path, mode_t mode);
 int sdx_rmdir(struct sdx_fs *fs, const char *path);

@@ -1,8 +1,9 @@
 /*
  * api.c - the public file system calls of include/syncdax.h: mount and
  * unmount, the file descriptor table, the namespace operations (open,
- * unlink, mkdir, rmdir, rename, symlink, link, readlink, stat, readdir)
- * and the attributes (flags, chmod, chown, utimens: ctime follows each).
+ * unlink, mkdir, rmdir, rename, symlink, link, readlink, stat, readdir),
+ * the attributes (flags, chmod, chown, utimens: ctime follows each) and
+ * the extended attribute calls (xattr.c stores them).
  *
  * Every call clears the error detail on entry, takes fs->lock (the data
  * calls only around the descriptor lookup: file.c locks per chunk), and
@@ -35,6 +36,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 
 #include "syncdax.h"
 #include "fs/ops.h"
@@ -830,10 +832,12 @@ int sdx_setflags(struct sdx_fs *fs, int fd, unsigned flags)
 
 /*
  * One attribute change of an inode: @set checks (before changing
- * anything) and then writes inode->raw; attr_apply gives it its handle.
+ * anything) and then writes inode->raw (and, for extended attributes,
+ * blocks in @h); attr_apply gives it its handle.
  * Context of @set: lock, handle open.
  */
-typedef int (*attr_set_fn)(struct sdx_inode *inode, const void *arg);
+typedef int (*attr_set_fn)(struct sdx_handle *h, struct sdx_inode *inode,
+			   const void *arg);
 
 /* EPERM where Linux's notify_change gives it: a mode, owner or explicit
  * time change of an immutable or append-only inode. */
@@ -858,7 +862,7 @@ static int attr_apply(struct sdx_inode *inode, attr_set_fn set,
 	err = sdx_fs_start(inode->fs, SDX_CREDITS_INODE, &h);
 	if (err)
 		return err;
-	err = set(inode, arg);
+	err = set(h, inode, arg);
 	if (!err) {
 		sdx_inode_touch(inode, SDX_TIME_CTIME);
 		sdx_inode_changed(h, inode, false);
@@ -891,10 +895,13 @@ static int attr_path(struct sdx_fs *fs, const char *path, unsigned follow,
 	return err;
 }
 
-static int set_mode(struct sdx_inode *inode, const void *arg)
+static int set_mode(struct sdx_handle *h, struct sdx_inode *inode,
+		    const void *arg)
 {
 	mode_t mode = *(const mode_t *)arg;
 	int err = check_attr_change(inode, EXT4_IMMUTABLE_FL | EXT4_APPEND_FL);
+
+	(void)h;
 
 	if (!err)
 		inode->raw.i_mode = (uint16_t)((inode->raw.i_mode & S_IFMT) |
@@ -935,11 +942,14 @@ struct owner {
  * set-user-ID bit dropped, the set-group-ID bit too when group-execute
  * is set (without it, it marks mandatory locking), also for root.
  */
-static int set_owner(struct sdx_inode *inode, const void *arg)
+static int set_owner(struct sdx_handle *h, struct sdx_inode *inode,
+		     const void *arg)
 {
 	const struct owner *o = arg;
 	struct ext4_inode *raw = &inode->raw;
 	int err = check_attr_change(inode, EXT4_IMMUTABLE_FL | EXT4_APPEND_FL);
+
+	(void)h;
 
 	if (err)
 		return err;
@@ -977,7 +987,8 @@ int sdx_lchown(struct sdx_fs *fs, const char *path, uid_t uid, gid_t gid)
 }
 
 /* Set (or touch, UTIME_NOW; UTIME_OMIT: keep) atime and mtime. */
-static int set_times(struct sdx_inode *inode, const void *arg)
+static int set_times(struct sdx_handle *h, struct sdx_inode *inode,
+		     const void *arg)
 {
 	const struct timespec *t = arg;
 	bool is_explicit = (t[0].tv_nsec != UTIME_NOW &&
@@ -987,6 +998,8 @@ static int set_times(struct sdx_inode *inode, const void *arg)
 	int err = check_attr_change(inode, is_explicit ?
 				    EXT4_IMMUTABLE_FL | EXT4_APPEND_FL :
 				    EXT4_IMMUTABLE_FL);
+
+	(void)h;
 
 	if (err)
 		return err;
@@ -1007,8 +1020,8 @@ static bool is_valid_nsec(long nsec)
 	       nsec == UTIME_OMIT;
 }
 
-int sdx_utimens(struct sdx_fs *fs, const char *path,
-		const struct timespec times[2])
+static int utimens_path(struct sdx_fs *fs, const char *path, unsigned follow,
+			const struct timespec times[2])
 {
 	struct timespec t[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
 
@@ -1023,8 +1036,210 @@ int sdx_utimens(struct sdx_fs *fs, const char *path,
 			t[1].tv_nsec));
 	if (t[0].tv_nsec == UTIME_OMIT && t[1].tv_nsec == UTIME_OMIT)
 		return 0;	/* as utimensat: nothing, not even ctime */
-	return (int)sdx_errno_ret(attr_path(fs, path, SDX_LOOKUP_FOLLOW,
-					    set_times, t));
+	return (int)sdx_errno_ret(attr_path(fs, path, follow, set_times, t));
+}
+
+int sdx_utimens(struct sdx_fs *fs, const char *path,
+		const struct timespec times[2])
+{
+	return utimens_path(fs, path, SDX_LOOKUP_FOLLOW, times);
+}
+
+int sdx_lutimens(struct sdx_fs *fs, const char *path,
+		 const struct timespec times[2])
+{
+	return utimens_path(fs, path, 0, times);
+}
+
+/* ---- extended attributes ---- */
+
+#define XATTR_NAME_MAX_LEN	255	/* XATTR_NAME_MAX */
+#define XATTR_SIZE_MAX_LEN	65536	/* XATTR_SIZE_MAX, also for lists */
+
+/* An attribute name copied in before fs->lock is taken. */
+struct name_arg {
+	char s[XATTR_NAME_MAX_LEN + 1];
+};
+
+/* Copy @name into @n.  Context: no lock.  Return: 0, -EINVAL, -ERANGE. */
+static int name_copy(const char *name, struct name_arg *n)
+{
+	size_t len;
+
+	if (!name)
+		return -EINVAL;
+	len = strnlen(name, sizeof(n->s));
+	if (len == 0 || len == sizeof(n->s))
+		return sdx_err(-ERANGE, "extended attribute name of %s bytes "
+			       "(1..%d)", len ? "too many" : "0",
+			       XATTR_NAME_MAX_LEN);
+	memcpy(n->s, name, len + 1);
+	return 0;
+}
+
+/*
+ * The inode @path names (@follow), fs->lock held on success; the path and
+ * the name copied in first.
+ */
+static int xattr_begin(struct sdx_fs *fs, const char *path, unsigned follow,
+		       const char *name, struct name_arg *n,
+		       struct sdx_inode **inode)
+{
+	struct path_arg p;
+	int err;
+
+	if (!fs)
+		return -EINVAL;
+	err = path_copy(path, &p);
+	if (!err && n)
+		err = name_copy(name, n);
+	if (err)
+		return err;
+	pthread_mutex_lock(&fs->lock);
+	err = sdx_namei(fs, p.s, follow, inode);
+	if (err)
+		pthread_mutex_unlock(&fs->lock);
+	return err;
+}
+
+static void xattr_end(struct sdx_fs *fs, struct sdx_inode *inode)
+{
+	sdx_iput(inode);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* getxattr and listxattr: the result built in a library buffer under the
+ * lock, copied to the caller's after it. */
+static ssize_t xattr_read(struct sdx_fs *fs, const char *path,
+			  unsigned follow, const char *name, void *out,
+			  size_t size)
+{
+	size_t cap = size < XATTR_SIZE_MAX_LEN ? size : XATTR_SIZE_MAX_LEN;
+	struct sdx_inode *inode;
+	struct name_arg n;
+	char *buf = NULL;
+	ssize_t r;
+
+	sdx_err_clear();
+	if (!out && size)
+		return sdx_errno_ret(-EFAULT);
+	if (cap && !(buf = malloc(cap)))
+		return sdx_errno_ret(-ENOMEM);
+	r = xattr_begin(fs, path, follow, name, name ? &n : NULL, &inode);
+	if (r == 0) {
+		r = name ? sdx_xattr_get(inode, n.s, buf, cap) :
+		    sdx_xattr_list(inode, buf, cap);
+		xattr_end(fs, inode);
+	}
+	if (r > 0 && cap)
+		memcpy(out, buf, (size_t)r);
+	free(buf);
+	return sdx_errno_ret(r);
+}
+
+ssize_t sdx_getxattr(struct sdx_fs *fs, const char *path, const char *name,
+		     void *value, size_t size)
+{
+	if (!name)
+		return sdx_errno_ret(-EINVAL);
+	return xattr_read(fs, path, SDX_LOOKUP_FOLLOW, name, value, size);
+}
+
+ssize_t sdx_lgetxattr(struct sdx_fs *fs, const char *path, const char *name,
+		      void *value, size_t size)
+{
+	if (!name)
+		return sdx_errno_ret(-EINVAL);
+	return xattr_read(fs, path, 0, name, value, size);
+}
+
+ssize_t sdx_listxattr(struct sdx_fs *fs, const char *path, char *list,
+		      size_t size)
+{
+	return xattr_read(fs, path, SDX_LOOKUP_FOLLOW, NULL, list, size);
+}
+
+ssize_t sdx_llistxattr(struct sdx_fs *fs, const char *path, char *list,
+		       size_t size)
+{
+	return xattr_read(fs, path, 0, NULL, list, size);
+}
+
+struct xattr_value {
+	const char *name;
+	const void *value;	/* NULL: remove */
+	size_t size;
+	int flags;
+};
+
+static int set_xattr(struct sdx_handle *h, struct sdx_inode *inode,
+		     const void *arg)
+{
+	const struct xattr_value *v = arg;
+
+	return sdx_xattr_set(h, inode, v->name, v->value, v->size, v->flags);
+}
+
+/* setxattr (@value not NULL) and removexattr (@value NULL). */
+static int xattr_change(struct sdx_fs *fs, const char *path, unsigned follow,
+			const char *name, const void *value, size_t size,
+			int flags)
+{
+	struct xattr_value v = { NULL, value, size, flags };
+	struct sdx_inode *inode;
+	struct name_arg n;
+	void *copy = NULL;
+	int err;
+
+	sdx_err_clear();
+	if (size > XATTR_SIZE_MAX_LEN)
+		return (int)sdx_errno_ret(sdx_err(-E2BIG, "extended attribute "
+			"value of %zu bytes (at most %d)", size,
+			XATTR_SIZE_MAX_LEN));
+	if (value && size) {
+		copy = malloc(size);
+		if (!copy)
+			return (int)sdx_errno_ret(-ENOMEM);
+		memcpy(copy, value, size);
+		v.value = copy;
+	}
+	err = xattr_begin(fs, path, follow, name, &n, &inode);
+	if (!err) {
+		v.name = n.s;
+		err = attr_apply(inode, set_xattr, &v);
+		xattr_end(fs, inode);
+	}
+	free(copy);
+	return (int)sdx_errno_ret(err);
+}
+
+int sdx_setxattr(struct sdx_fs *fs, const char *path, const char *name,
+		 const void *value, size_t size, int flags)
+{
+	if (!value && size)
+		return (int)sdx_errno_ret(-EFAULT);
+	return xattr_change(fs, path, SDX_LOOKUP_FOLLOW, name, value ? value :
+			    "", size, flags);
+}
+
+int sdx_lsetxattr(struct sdx_fs *fs, const char *path, const char *name,
+		  const void *value, size_t size, int flags)
+{
+	if (!value && size)
+		return (int)sdx_errno_ret(-EFAULT);
+	return xattr_change(fs, path, 0, name, value ? value : "", size,
+			    flags);
+}
+
+int sdx_removexattr(struct sdx_fs *fs, const char *path, const char *name)
+{
+	return xattr_change(fs, path, SDX_LOOKUP_FOLLOW, name, NULL, 0,
+			    XATTR_REPLACE);
+}
+
+int sdx_lremovexattr(struct sdx_fs *fs, const char *path, const char *name)
+{
+	return xattr_change(fs, path, 0, name, NULL, 0, XATTR_REPLACE);
 }
 
 /* ---- namespace ---- */

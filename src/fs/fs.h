@@ -376,11 +376,13 @@ struct sdx_inode *sdx_igrab(struct sdx_inode *inode);
 int sdx_inode_mark_dirty(struct sdx_handle *h, struct sdx_inode *inode);
 
 /*
- * sdx_xattr_block_release - drop the inode's reference to its extended
- * attribute block (i_file_acl): free it at the last reference.
- * Context: lock, handle open.
+ * The inode's whole on-disk record (s_inode_size bytes, in-inode extended
+ * attributes included): read view, or write access in @h (then
+ * sdx_inode_mark_dirty sets the checksum over it).  Context: lock (+ handle).
  */
-int sdx_xattr_block_release(struct sdx_handle *h, struct sdx_inode *inode);
+int sdx_inode_record(struct sdx_inode *inode, const uint8_t **rec);
+int sdx_inode_record_write(struct sdx_handle *h, struct sdx_inode *inode,
+			   uint8_t **rec);
 
 /* i_size (lo+high) and setter (does not mark dirty). */
 void sdx_inode_set_size(struct sdx_inode *inode, uint64_t size);
@@ -472,5 +474,52 @@ int sdx_extent_end(struct sdx_inode *inode, uint64_t *end_lblk,
  */
 int sdx_inode_truncate_blocks(struct sdx_handle *h, struct sdx_inode *inode,
 			      uint64_t size);
+
+/* ---- xattr.c: extended attributes (in the inode and its block) ---- */
+
+/*
+ * sdx_xattr_get - the value of attribute @name ("user.x", "trusted.x",
+ * "security.x", "system.posix_acl_access|default") into @buf, a library
+ * buffer of @size bytes (0: only the size is returned)
+ * Context: lock.
+ * Return: the value's size, -ENODATA, -ERANGE (@size too small or a bad
+ *         name), -EOPNOTSUPP (a prefix ext4 does not store), -EUCLEAN.
+ */
+ssize_t sdx_xattr_get(struct sdx_inode *inode, const char *name, void *buf,
+		      size_t size);
+
+/*
+ * sdx_xattr_list - the names, each NUL-ended, into @buf (@size 0: only
+ * the size needed).  Context: lock.
+ * Return: bytes, -ERANGE, -EUCLEAN.
+ */
+ssize_t sdx_xattr_list(struct sdx_inode *inode, char *buf, size_t size);
+
+/*
+ * sdx_xattr_set - set @name to @value (@size bytes), or remove it when
+ * @value is NULL (pass XATTR_REPLACE for removexattr's -ENODATA)
+ * @flags: XATTR_CREATE, XATTR_REPLACE
+ *
+ * Changes in @h the inode body and/or the external block (allocated,
+ * rewritten, copied when shared, freed when emptied) and i_blocks; an
+ * access ACL also sets the mode's permission bits.  Nothing is changed
+ * when it fails.  The caller sets ctime and marks the inode dirty (that
+ * also sets the checksum over the changed body).  SDX_CREDITS_INODE.
+ * Context: lock, handle open.
+ * Return: 0, -EEXIST, -ENODATA, -ENOSPC (fits nowhere), -ERANGE (name),
+ *         -EPERM (user. on a special file, immutable), -EOPNOTSUPP,
+ *         -EINVAL, -EACCES (default ACL of a non-directory), -EROFS,
+ *         -EUCLEAN.
+ */
+int sdx_xattr_set(struct sdx_handle *h, struct sdx_inode *inode,
+		  const char *name, const void *value, size_t size, int flags);
+
+/*
+ * sdx_xattr_block_release - drop the inode's reference to its extended
+ * attribute block (i_file_acl) and the block from i_blocks: the block is
+ * freed at its last reference.
+ * Context: lock, handle open.
+ */
+int sdx_xattr_block_release(struct sdx_handle *h, struct sdx_inode *inode);
 
 #endif /* SDX_FS_H */

@@ -366,69 +366,36 @@ int sdx_inode_mark_dirty(struct sdx_handle *h, struct sdx_inode *inode)
 	return 0;
 }
 
-/* ---- the extended attribute block ---- */
+/* ---- the record on the media (xattr.c's in-inode attributes) ---- */
 
-#define XATTR_MAGIC		0xEA020000u
-#define XATTR_REFCOUNT_OFF	4
-#define XATTR_BLOCKS_OFF	8
-#define XATTR_CSUM_OFF		16
-
-static uint32_t xattr_block_csum(const struct sdx_fs *fs, uint64_t block,
-				 const uint8_t *data)
+int sdx_inode_record(struct sdx_inode *inode, const uint8_t **rec)
 {
-	const uint32_t zero = 0;
-	uint32_t c = sdx_crc32c(fs->csum_seed, &block, 8);
+	const uint8_t *b;
+	uint64_t block;
+	size_t off;
+	int err;
 
-	c = sdx_crc32c(c, data, XATTR_CSUM_OFF);
-	c = sdx_crc32c(c, &zero, 4);
-	return sdx_crc32c(c, data + XATTR_CSUM_OFF + 4,
-			  SDX_BLOCK_SIZE - XATTR_CSUM_OFF - 4);
+	inode_loc(inode->fs, inode->ino, &block, &off);
+	b = sdx_bread(inode->fs, block, &err);
+	if (!b)
+		return err;
+	*rec = b + off;
+	return 0;
 }
 
-int sdx_xattr_block_release(struct sdx_handle *h, struct sdx_inode *inode)
+int sdx_inode_record_write(struct sdx_handle *h, struct sdx_inode *inode,
+			   uint8_t **rec)
 {
-	struct sdx_fs *fs = inode->fs;
-	uint64_t block = inode->raw.i_file_acl_lo |
-			 (uint64_t)inode->raw.l_i_file_acl_high << 32;
-	uint32_t magic, refcount, nblocks, csum;
-	uint8_t *data;
+	uint64_t block;
+	size_t off;
 	void *b;
 	int err;
 
-	if (!sdx_fs_block_valid(fs, block, 1))
-		return sdx_err(-EUCLEAN, "inode %u: extended attribute block "
-			       "%llu outside the file system", inode->ino,
-			       (unsigned long long)block);
+	inode_loc(inode->fs, inode->ino, &block, &off);
 	err = sdx_journal_get_write_access(h, block, &b);
 	if (err)
 		return err;
-	data = b;
-	memcpy(&magic, data, 4);
-	memcpy(&refcount, data + XATTR_REFCOUNT_OFF, 4);
-	memcpy(&nblocks, data + XATTR_BLOCKS_OFF, 4);
-	if (magic != XATTR_MAGIC || nblocks != 1 || refcount == 0)
-		return sdx_err(-EUCLEAN, "inode %u: extended attribute block "
-			       "%llu: magic 0x%08x, %u blocks, refcount %u",
-			       inode->ino, (unsigned long long)block, magic,
-			       nblocks, refcount);
-	if (refcount == 1) {
-		err = sdx_journal_revoke(h, block);
-		if (!err)
-			err = sdx_block_free(h, fs, block, 1);
-		if (err)
-			return err;
-		sdx_inode_add_blocks(inode, -1);
-	} else {
-		refcount--;
-		memcpy(data + XATTR_REFCOUNT_OFF, &refcount, 4);
-		if (fs->has_csum) {
-			csum = xattr_block_csum(fs, block, data);
-			memcpy(data + XATTR_CSUM_OFF, &csum, 4);
-		}
-		sdx_journal_dirty_metadata(h, block);
-	}
-	inode->raw.i_file_acl_lo = 0;
-	inode->raw.l_i_file_acl_high = 0;
+	*rec = (uint8_t *)b + off;
 	return 0;
 }
 
