@@ -7,7 +7,7 @@
  * Each FUSE request becomes one call of the public API (include/syncdax.h)
  * on the one mounted struct sdx_fs -- statfs excepted, which reads the
  * superblock's counts through src/fs (the API has no statfs); lsattr and
- * chattr arrive as ioctls.  An open FUSE file carries its syncdax file
+ * chattr arrive as ioctls; getfattr and setfattr as the xattr requests.  An open FUSE file carries its syncdax file
  * descriptor in fi->fh.  Permission checks are the kernel's
  * (default_permissions).  A file unlinked while open is renamed to
  * .fuse_hiddenNNNN by libfuse and unlinked at its last close: the kernel
@@ -141,22 +141,49 @@ static int op_chown(const char *path, uid_t uid, gid_t gid,
 	return sdx_lchown(mounted_fs(), path, uid, gid) ? neg_errno() : 0;
 }
 
-/*
- * Likewise a symlink's path means utimensat(AT_SYMLINK_NOFOLLOW), which
- * the API has not: refused rather than applied to the target.
- */
+/* Likewise utimensat(AT_SYMLINK_NOFOLLOW): `touch -h` of a symlink. */
 static int op_utimens(const char *path, const struct timespec tv[2],
 		      struct fuse_file_info *fi)
 {
-	struct sdx_fs *fs = mounted_fs();
-	struct stat st;
-
 	(void)fi;
-	if (sdx_lstat(fs, path, &st))
-		return neg_errno();
-	if (S_ISLNK(st.st_mode))
+	return sdx_lutimens(mounted_fs(), path, tv) ? neg_errno() : 0;
+}
+
+/*
+ * Extended attributes: the l-variants, the kernel has resolved links.
+ * POSIX ACLs are refused: the mount does not ask the kernel to enforce
+ * them (no FUSE_CAP_POSIX_ACL; default_permissions checks the mode), and
+ * the kernel would not see the mode change an access ACL makes.  cp -p
+ * then falls back to chmod.
+ */
+static int op_setxattr(const char *path, const char *name, const char *value,
+		       size_t size, int flags)
+{
+	if (!strncmp(name, "system.posix_acl_", strlen("system.posix_acl_")))
 		return -EOPNOTSUPP;
-	return sdx_utimens(fs, path, tv) ? neg_errno() : 0;
+	return sdx_lsetxattr(mounted_fs(), path, name, value, size, flags)
+		       ? neg_errno()
+		       : 0;
+}
+
+static int op_getxattr(const char *path, const char *name, char *value,
+		       size_t size)
+{
+	ssize_t n = sdx_lgetxattr(mounted_fs(), path, name, value, size);
+
+	return n < 0 ? neg_errno() : (int)n;
+}
+
+static int op_listxattr(const char *path, char *list, size_t size)
+{
+	ssize_t n = sdx_llistxattr(mounted_fs(), path, list, size);
+
+	return n < 0 ? neg_errno() : (int)n;
+}
+
+static int op_removexattr(const char *path, const char *name)
+{
+	return sdx_lremovexattr(mounted_fs(), path, name) ? neg_errno() : 0;
 }
 
 /* RENAME_NOREPLACE/EXCHANGE: EINVAL makes callers (mv) fall back. */
@@ -426,6 +453,10 @@ static const struct fuse_operations sdx_fuse_ops = {
 	.chmod = op_chmod,
 	.chown = op_chown,
 	.utimens = op_utimens,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
 	.truncate = op_truncate,
 	.open = op_open,
 	.create = op_create,

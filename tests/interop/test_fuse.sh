@@ -4,10 +4,11 @@
 # Mounts a fresh image with FUSE, copies a tree in with cp -r and checks it
 # with diff -r, find and tar, runs a list of POSIX-behaviour checks
 # (permissions, rename over, unlink while open, sparse files, fallocate and
-# punch hole, O_APPEND, symlinks, truncate, chattr +S, touch, chmod, chown,
-# ln, cp -p, statfs), unmounts, checks the image with e2fsck -fn and
-# debugfs, mounts it again and checks that everything is still there.  TAP output; skipped with the reason
-# when FUSE cannot be used here.  $SYNCDAX is the command under test.
+# punch hole, O_APPEND, symlinks, truncate, chattr +S, touch, touch -h,
+# chmod, chown, ln, cp -p, getfattr/setfattr, statfs), unmounts, checks
+# the image with e2fsck -fn and debugfs, mounts it again and checks that
+# everything is still there.  TAP output; skipped with the reason when
+# FUSE cannot be used here.  $SYNCDAX is the command under test.
 
 n=0
 failed=0
@@ -259,6 +260,38 @@ check "cp -p into the mount keeps mode and times" \
 	       test \"\$(stat -c '%a %u %g %y' '$mnt/preserved')\" = \
 	            \"\$(stat -c '%a %u %g %y' '$tmp/preserved')\""
 
+# ---- extended attributes (getfattr/setfattr, Debian package attr), touch -h
+if command -v setfattr >/dev/null && command -v getfattr >/dev/null; then
+	echo x >"$mnt/xattrs"
+	head -c 3000 /dev/zero | tr '\0' v >"$tmp/bigval"
+	check "setfattr/getfattr of a small user attribute" \
+		sh -c "setfattr -n user.color -v blue '$mnt/xattrs' &&
+		       test \"\$($(command -v getfattr) --absolute-names \
+		                 --only-values -n user.color '$mnt/xattrs')\" = \
+		            blue"
+	check "setfattr of a 3000-byte attribute (the attribute block)" \
+		sh -c "setfattr -n user.big -v \"\$(cat '$tmp/bigval')\" \
+		       '$mnt/xattrs'"
+	check "getfattr reads the 3000 bytes back" \
+		sh -c "$(command -v getfattr) --absolute-names --only-values \
+		       -n user.big '$mnt/xattrs' | cmp -s - '$tmp/bigval'"
+	check "getfattr -d lists both attributes" \
+		test "$(getfattr -d "$mnt/xattrs" 2>/dev/null | grep -c '^user\.')" -eq 2
+	check "setfattr -x removes one, a missing one is ENODATA" \
+		sh -c "setfattr -x user.color '$mnt/xattrs' &&
+		       ! getfattr -n user.color '$mnt/xattrs' 2>'$tmp/err' &&
+		       grep -q 'No such attribute' '$tmp/err'"
+	has_xattr_tools=1
+else
+	ok "# SKIP getfattr/setfattr not installed (Debian package attr)"
+	has_xattr_tools=0
+fi
+ln -s attr "$mnt/attr-symlink"
+check "touch -h sets a symlink's own times, not its target's" \
+	sh -c "touch -h -d @1000000000 '$mnt/attr-symlink' &&
+	       test \$(stat -c %Y '$mnt/attr-symlink') -eq 1000000000 &&
+	       test \$(stat -L -c %Y '$mnt/attr-symlink') -ne 1000000000"
+
 # ---- fsync, statfs
 check "fsync of a file (dd conv=fsync)" \
 	sh -c "head -c 100000 /dev/urandom | \
@@ -292,6 +325,13 @@ check "debugfs sees the hard link and the mode set through the mount" \
 	sh -c "debugfs -R 'stat /attr-link' '$img' 2>/dev/null |
 	       grep -q 'Links: 2' && debugfs -R 'stat /attr' '$img' \
 	       2>/dev/null | grep -q 'Mode:  0751'"
+if [ "$has_xattr_tools" -eq 1 ]; then
+	check "debugfs reads the attribute block written through the mount" \
+		sh -c "debugfs -R 'ea_get -f $tmp/bigout /xattrs user.big' \
+		       '$img' >/dev/null 2>&1 && cmp -s '$tmp/bigout' '$tmp/bigval' &&
+		       debugfs -R 'stat /xattrs' '$img' 2>/dev/null |
+		       grep -q 'File ACL: [1-9]'"
+fi
 check "debugfs sees the unlinked file gone" \
 	sh -c "! debugfs -R 'stat /doomed' '$img' 2>&1 | grep -q Inode:"
 check "mount again" mount_image
