@@ -192,13 +192,13 @@ static int map_pages(struct dax_mapping *m, uint8_t *va, uint64_t len,
 	PAGE_TABLES_BEGIN();
 	switch (st) {
 	case PS_RO:
-		p = mmap(va, len, PROT_READ | exec, MAP_SHARED | MAP_FIXED,
-			 m->file.dev->fd, (off_t)dev_off);
+		p = mmap(va, len, PROT_READ | exec, MAP_SHARED | MAP_FIXED |
+			 MAP_POPULATE, m->file.dev->fd, (off_t)dev_off);
 		break;
 	case PS_RW:
 		p = mmap(va, len, PROT_READ | PROT_WRITE | exec,
-			 MAP_SHARED | MAP_FIXED, m->file.dev->fd,
-			 (off_t)dev_off);
+			 MAP_SHARED | MAP_FIXED | MAP_POPULATE,
+			 m->file.dev->fd, (off_t)dev_off);
 		break;
 	case PS_ZERO:
 		p = mmap(va, len, PROT_READ | exec, anon, -1, 0);

@@ -7,7 +7,9 @@
  * block after the file's last extent, so sequential writes stay
  * contiguous); otherwise the search goes on from the goal through the
  * goal's group, the rest of the goal's flex group, then every other group
- * in order, wrapping around.
+ * in order, wrapping around.  sdx_block_alloc_aligned searches the same
+ * way for a whole run that starts on a multiple of its length (2 MiB for
+ * a huge mapping of the run), and finds none rather than a lesser one.
  *
  * Group bitmap states:
  *   BLOCK_UNINIT (bitmap block not written; only group metadata in use)
@@ -238,13 +240,43 @@ static bool is_free(const uint8_t *bitmap, const uint8_t *committed,
 	       (!committed || !sdx_bit_test(committed, bit));
 }
 
+/* Are bits [@b, @b+@count) all free? */
+static bool is_free_run(const uint8_t *bitmap, const uint8_t *committed,
+			uint32_t b, uint64_t count)
+{
+	for (uint64_t i = 0; i < count; i++)
+		if (!is_free(bitmap, committed, b + (uint32_t)i))
+			return false;
+	return true;
+}
+
+/* The first run of @count free blocks at or after @start whose first block
+ * is a multiple of @count on the device. */
+static int find_aligned_run(const struct sdx_fs *fs, uint32_t group,
+			    const uint8_t *bitmap, const uint8_t *committed,
+			    uint32_t start, uint64_t count, uint32_t *bit)
+{
+	uint64_t first = sdx_group_first_block(fs, group);
+	uint64_t b = (first + start + count - 1) / count * count - first;
+	uint32_t nbits = sdx_group_blocks(fs, group);
+
+	for (; b + count <= nbits; b += count)
+		if (is_free_run(bitmap, committed, (uint32_t)b, count)) {
+			*bit = (uint32_t)b;
+			return 1;
+		}
+	return 0;
+}
+
 /*
- * Find a free run in @group at or after bit @start (up to @count long).
+ * Find a free run in @group at or after bit @start (up to @count long; with
+ * @is_aligned exactly @count long and aligned to it).
  * Return: 1 with *@bit and *@len, 0 if none, 2 if the group is BLOCK_UNINIT,
  * or -errno.
  */
 static int find_run(struct sdx_fs *fs, uint32_t group, uint32_t start,
-		    uint64_t count, uint32_t *bit, uint32_t *len)
+		    uint64_t count, bool is_aligned, uint32_t *bit,
+		    uint32_t *len)
 {
 	const struct ext4_group_desc *gd;
 	const uint8_t *bitmap, *committed = NULL;
@@ -266,6 +298,11 @@ static int find_run(struct sdx_fs *fs, uint32_t group, uint32_t start,
 			fs->journal, fs->groups[group].block_bitmap);
 		if (committed == bitmap)
 			committed = NULL;
+	}
+	if (is_aligned) {
+		*len = (uint32_t)count;
+		return find_aligned_run(fs, group, bitmap, committed, start,
+					count, bit);
 	}
 	for (uint32_t b = start; b < nbits; b++) {
 		uint32_t e = b;
@@ -332,16 +369,16 @@ static int change_run(struct sdx_handle *h, struct sdx_fs *fs, uint32_t group,
 /* Search @group from @start; on success take the run. */
 static int alloc_in_group(struct sdx_handle *h, struct sdx_fs *fs,
 			  uint32_t group, uint32_t start, uint64_t count,
-			  uint64_t *first, uint64_t *got)
+			  bool is_aligned, uint64_t *first, uint64_t *got)
 {
 	uint32_t bit, len;
-	int r = find_run(fs, group, start, count, &bit, &len);
+	int r = find_run(fs, group, start, count, is_aligned, &bit, &len);
 
 	if (r == 2) {
 		r = change_run(h, fs, group, 0, 0, true);
 		if (r)
 			return r;
-		r = find_run(fs, group, start, count, &bit, &len);
+		r = find_run(fs, group, start, count, is_aligned, &bit, &len);
 	}
 	if (r <= 0)
 		return r;
@@ -353,9 +390,10 @@ static int alloc_in_group(struct sdx_handle *h, struct sdx_fs *fs,
 	return 1;
 }
 
-int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
-		    uint64_t goal, uint64_t count, uint64_t *first,
-		    uint64_t *got)
+/* sdx_block_alloc's search, for any run or (@is_aligned) an aligned one. */
+static int block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
+		       uint64_t goal, uint64_t count, bool is_aligned,
+		       uint64_t *first, uint64_t *got)
 {
 	struct sdx_fs *fs = inode ? inode->fs : NULL;
 	uint32_t goal_group, start, gpf, flex_first, flex_end;
@@ -365,6 +403,10 @@ int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
 		return sdx_err(-EINVAL, "block allocation without an inode");
 	if (count == 0)
 		return sdx_err(-EINVAL, "allocation of 0 blocks");
+	if (is_aligned && (count & (count - 1) ||
+			   count > sdx_group_blocks(fs, 0)))
+		return sdx_err(-EINVAL, "aligned allocation of %llu blocks",
+			       (unsigned long long)count);
 	if (goal < fs->gdt_block || goal >= fs->blocks_count)
 		goal = sdx_group_first_block(fs,
 					     sdx_inode_group(fs, inode->ino));
@@ -377,26 +419,46 @@ int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
 							  fs->groups_count;
 
 	/* the goal onward in its group */
-	r = alloc_in_group(h, fs, goal_group, start, count, first, got);
+	r = alloc_in_group(h, fs, goal_group, start, count, is_aligned, first,
+			   got);
 	/* the rest of its flex group */
 	for (uint32_t i = 1; r == 0 && i < flex_end - flex_first; i++)
 		r = alloc_in_group(h, fs, flex_first + (goal_group - flex_first +
 							i) % (flex_end -
 							      flex_first),
-				   0, count, first, got);
+				   0, count, is_aligned, first, got);
 	/* every other group, wrapping */
 	for (uint32_t i = 1; r == 0 && i < fs->groups_count; i++) {
 		uint32_t g = (goal_group + i) % fs->groups_count;
 
 		if (g < flex_first || g >= flex_end)
-			r = alloc_in_group(h, fs, g, 0, count, first, got);
+			r = alloc_in_group(h, fs, g, 0, count, is_aligned,
+					   first, got);
 	}
 	/* the goal's group before the goal */
 	if (r == 0 && start > 0)
-		r = alloc_in_group(h, fs, goal_group, 0, count, first, got);
+		r = alloc_in_group(h, fs, goal_group, 0, count, is_aligned,
+				   first, got);
 	if (r == 0)
-		return sdx_err(-ENOSPC, "no free block left");
+		return -ENOSPC;
 	return r < 0 ? r : 0;
+}
+
+int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
+		    uint64_t goal, uint64_t count, uint64_t *first,
+		    uint64_t *got)
+{
+	int err = block_alloc(h, inode, goal, count, false, first, got);
+
+	return err == -ENOSPC ? sdx_err(-ENOSPC, "no free block left") : err;
+}
+
+int sdx_block_alloc_aligned(struct sdx_handle *h, struct sdx_inode *inode,
+			    uint64_t goal, uint64_t count, uint64_t *first)
+{
+	uint64_t got;
+
+	return block_alloc(h, inode, goal, count, true, first, &got);
 }
 
 int sdx_block_free(struct sdx_handle *h, struct sdx_fs *fs, uint64_t block,

@@ -272,6 +272,33 @@ int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
 		    uint64_t *got);
 
 /**
+ * sdx_block_alloc_aligned - allocate exactly @count blocks starting on a
+ * multiple of @count (a power of two, at most a group), near @goal
+ *
+ * Searches in sdx_block_alloc's order and updates the same metadata.
+ * Context: lock, handle open.
+ * Return: 0 with *@first, -ENOSPC without a sentence when no such run is
+ *         free (the caller falls back to sdx_block_alloc), -EUCLEAN, -EIO,
+ *         -EINVAL (@count).
+ */
+int sdx_block_alloc_aligned(struct sdx_handle *h, struct sdx_inode *inode,
+			    uint64_t goal, uint64_t count, uint64_t *first);
+
+/**
+ * sdx_file_block_alloc - allocate up to @n blocks for file block @lblk
+ * The goal is the block after the one mapped before @lblk (or after the
+ * file's last block).  A request that covers an aligned 2 MiB of the file
+ * (@lblk a multiple of SDX_IOMAP_HUGE_PAGES, @n at least that) first asks
+ * sdx_block_alloc_aligned for an aligned 2 MiB run, so the file can be
+ * mapped with huge pages; otherwise, or when there is none, any run.
+ * Context: lock, handle open.
+ * Return: as sdx_block_alloc.
+ */
+int sdx_file_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
+			 uint64_t lblk, uint64_t n, uint64_t *pblk,
+			 uint64_t *got);
+
+/**
  * sdx_block_free - free blocks [@block, @block+@count)
  * The run may span groups.  Metadata blocks must be revoked by the caller
  * (sdx_journal_revoke) before; data blocks need not.

@@ -54,16 +54,33 @@ static int alloc_goal(struct sdx_inode *inode, uint64_t lblk, uint64_t *goal)
 	return err;
 }
 
+int sdx_file_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
+			 uint64_t lblk, uint64_t n, uint64_t *pblk,
+			 uint64_t *got)
+{
+	uint64_t goal;
+	int err = alloc_goal(inode, lblk, &goal);
+
+	if (err)
+		return err;
+	if (lblk % SDX_IOMAP_HUGE_PAGES == 0 && n >= SDX_IOMAP_HUGE_PAGES) {
+		err = sdx_block_alloc_aligned(h, inode, goal,
+					      SDX_IOMAP_HUGE_PAGES, pblk);
+		if (err != -ENOSPC) {
+			*got = err ? 0 : SDX_IOMAP_HUGE_PAGES;
+			return err;
+		}
+	}
+	return sdx_block_alloc(h, inode, goal, n, pblk, got);
+}
+
 /* Allocate, zero and map up to @n blocks at hole @lblk (the run: @pblk,
  * @got). */
 static int fill_hole(struct sdx_handle *h, struct sdx_inode *inode,
 		     uint64_t lblk, uint64_t n, uint64_t *pblk, uint64_t *got)
 {
-	uint64_t goal;
-	int err = alloc_goal(inode, lblk, &goal);
+	int err = sdx_file_block_alloc(h, inode, lblk, n, pblk, got);
 
-	if (!err)
-		err = sdx_block_alloc(h, inode, goal, n, pblk, got);
 	if (err)
 		return err;
 	zero_blocks(inode->fs, *pblk, *got);

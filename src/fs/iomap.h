@@ -34,6 +34,10 @@ enum sdx_iomap_type { SDX_IOMAP_HOLE, SDX_IOMAP_MAPPED, SDX_IOMAP_UNWRITTEN };
 #define SDX_IOMAP_WRITE     0x1u  /* allocate holes, convert unwritten */
 #define SDX_IOMAP_SYNCAHEAD 0x2u  /* may allocate up to npages at once */
 
+/* Pages of a 2 MiB (PMD) mapping: file blocks allocated in such aligned
+ * runs on the device can be mapped with one huge page. */
+#define SDX_IOMAP_HUGE_PAGES 512u
+
 /* out->flags */
 #define SDX_IOMAP_F_NEW   0x1u	/* just allocated and zeroed (persisted) */
 #define SDX_IOMAP_F_DIRTY 0x2u	/* fdatasync has metadata to commit */

@@ -464,6 +464,74 @@ static void test_persisted_record_survives_every_crash_point(void **state)
 	assert_int_equal(sdx_dax_set_config(&saved), 0);
 }
 
+/* First writes through MAP_SYNC into an empty @len file, sync-ahead of
+ * 2 MiB: how many 2 MiB runs were mapped at once; the data reads back. */
+static uint64_t huge_installs_writing(struct sdx_fs *fs, const char *name,
+				      size_t len)
+{
+	static const struct sdx_dax_config ahead = {
+		.fault_around = 16, .syncahead = 2u << 20, .huge = true };
+	struct sdx_dax_config saved;
+	struct sdx_dax_stats st;
+	int fd = open_file(fs, name, len);
+	uint8_t *p, b;
+
+	sdx_dax_get_config(&saved);
+	assert_int_equal(sdx_dax_set_config(&ahead), 0);
+	p = map_file(fs, fd, len, MAP_SHARED_VALIDATE | MAP_SYNC);
+	sdx_dax_reset_stats();
+	for (size_t off = 0; off < len; off += PS)
+		p[off] = (uint8_t)(off / PS);
+	sdx_dax_get_stats(&st);
+	assert_int_equal(sdx_munmap(p, len), 0);
+	for (size_t off = 0; off < len; off += PS) {
+		assert_int_equal(sdx_pread(fs, fd, &b, 1, (off_t)off), 1);
+		assert_int_equal(b, (uint8_t)(off / PS));
+	}
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_dax_set_config(&saved), 0);
+	return st.huge_installs;
+}
+
+/* The allocator gives a 2 MiB of the file a 2 MiB-aligned device run when
+ * one is free, so a synchronous mapping maps it with one huge page. */
+static void test_real_allocator_gives_huge_mappings(void **state)
+{
+	struct sdx_fs *fs;
+
+	(void)state;
+	tu_mkfs(dev, 64 * MIB);
+	fs = tu_mount(dev, 0);
+	assert_int_equal(huge_installs_writing(fs, "/big", 8 * MIB), 4);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+}
+
+/* With no aligned 2 MiB run free (free space in 1 MiB pieces), the same
+ * writes get ordinary runs: page mappings, same data, a clean image. */
+static void test_fragmented_space_falls_back_to_small_runs(void **state)
+{
+	struct sdx_fs *fs;
+	off_t filled = 0;
+	int fd;
+
+	(void)state;
+	tu_mkfs(dev, 64 * MIB);
+	fs = tu_mount(dev, 0);
+	fd = open_file(fs, "/filler", 0);
+	while (sdx_fallocate(fs, fd, 0, filled, MIB) == 0)
+		filled += MIB;
+	assert_int_equal(errno, ENOSPC);
+	for (off_t off = MIB / 2; off + MIB <= filled; off += 2 * MIB)
+		assert_int_equal(sdx_fallocate(fs, fd, FALLOC_FL_PUNCH_HOLE |
+					       FALLOC_FL_KEEP_SIZE, off, MIB),
+				 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(huge_installs_writing(fs, "/frag", 4 * MIB), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+}
+
 static void test_faulted_blocks_never_show_deleted_data(void **state)
 {
 	static const int flags[] = { MAP_SHARED,
@@ -975,6 +1043,8 @@ int main(void)
 		cmocka_unit_test(test_stores_io_punch_defrag_at_once),
 		cmocka_unit_test(test_mapping_as_io_buffer_does_not_deadlock),
 		cmocka_unit_test(test_mmap_refuses_bad_descriptors),
+		cmocka_unit_test(test_real_allocator_gives_huge_mappings),
+		cmocka_unit_test(test_fragmented_space_falls_back_to_small_runs),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
