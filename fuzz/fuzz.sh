@@ -7,8 +7,9 @@
 #
 # Seeds ($FZ/seeds/<target>, remade each run) -- fuzz_mount: images made
 # with `syncdax mkfs`, one left empty, one filled by debugfs (files,
-# symlinks, a FIFO, a directory e2fsck -D indexes), one filled by syncdax
-# itself (a directory it indexes), and the 4 KiB-block images of
+# symlinks, a FIFO, a directory e2fsck -D indexes, extended attributes in
+# an inode and in a block), one filled by syncdax itself (a directory it
+# indexes), and the 4 KiB-block images of
 # e2fsprogs' test suite ($FUZZ_IMAGES), each cut after its last non-zero
 # block; fuzz_journal: journals debugfs writes (jbd2 csum v3
 # and without, data blocks, revokes, several transactions).  The corpus
@@ -46,6 +47,7 @@ mount_seeds() {
 	cut_image "$tmp/empty" "$out/syncdax-empty"
 	cp "$tmp/empty" "$tmp/full"
 	head -c 20000 /dev/urandom >"$tmp/data"
+	head -c 2000 /dev/urandom >"$tmp/ea"
 	{
 		echo "mkdir /d"
 		echo "write $tmp/data /d/file"
@@ -57,6 +59,9 @@ mount_seeds() {
 			echo "write /dev/null /big/entry-with-a-long-name-$i"
 		done
 		echo "mknod /fifo p"
+		echo "ea_set /d/file user.small value"
+		echo "ea_set -f $tmp/ea /d/file user.big"
+		echo "ea_set /d trusted.dir t"
 	} >"$tmp/cmds"
 	debugfs -w -f "$tmp/cmds" "$tmp/full" >/dev/null 2>&1 || return 1
 	e2fsck -fyD "$tmp/full" >/dev/null 2>&1

@@ -6,7 +6,8 @@
  * zeroes up to the size its superblock claims (at most 64 MiB; a claim
  * beyond the input and that bound leaves the device at the input's size,
  * which the mount must refuse).  Each input is mounted read-only and
- * walked (readdir, stat, readlink, reads of every file), then mounted
+ * walked (readdir, stat, readlink, reads of every file, its extended
+ * attributes listed and read), then mounted
  * read-write -- the device is a copy -- for a few writes, and unmounted.
  * A finding is a crash, a sanitizer report, a leak or a timeout; a refused
  * mount or a failed call is the expected answer to a hostile image.

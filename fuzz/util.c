@@ -102,6 +102,16 @@ static void read_file(struct sdx_fs *fs, const char *path, off_t size)
 	sdx_close(fs, fd);
 }
 
+/* List the extended attributes of @path (not followed) and get each. */
+static void read_xattrs(struct sdx_fs *fs, const char *path)
+{
+	static char names[65536], value[65536];
+	ssize_t n = sdx_llistxattr(fs, path, names, sizeof(names));
+
+	for (ssize_t at = 0; at < n; at += (ssize_t)strlen(names + at) + 1)
+		sdx_lgetxattr(fs, path, names + at, value, sizeof(value));
+}
+
 static void walk_dir(struct sdx_fs *fs, char *path, size_t len, int depth,
 		     unsigned *budget, struct fz_found *found);
 
@@ -113,6 +123,7 @@ static void visit(struct sdx_fs *fs, char *path, size_t len, int depth,
 
 	if (sdx_lstat(fs, path, &st))
 		return;
+	read_xattrs(fs, path);
 	if (S_ISDIR(st.st_mode)) {
 		if (!found->dir[0])
 			memcpy(found->dir, path, len + 1);
@@ -186,6 +197,12 @@ void fz_scribble(struct sdx_fs *fs, const struct fz_found *found)
 	sdx_rename(fs, "/fuzz-new", "/fuzz-dir/moved");
 	sdx_symlink(fs, "moved", "/fuzz-dir/link");
 	if (found->file[0]) {
+		static const char big[3000];
+
+		/* in the inode, then grown into the attribute block */
+		sdx_setxattr(fs, found->file, "user.fuzz", "small", 5, 0);
+		sdx_setxattr(fs, found->file, "user.fuzz", big, sizeof(big), 0);
+		sdx_removexattr(fs, found->file, "user.fuzz");
 		fd = sdx_open(fs, found->file, O_RDWR, 0);
 		if (fd >= 0) {
 			sdx_pwrite(fs, fd, "scribble", 8, 4000);

@@ -38,12 +38,13 @@ void fz_write_device(const char *path, const void *data, size_t size,
 		     uint64_t dev_size);
 
 /* Walk the whole tree: readdir, lstat/stat, read (pread and a mapping),
- * readlink, getflags. */
+ * readlink, getflags, and the extended attributes (list, get each). */
 void fz_walk(struct sdx_fs *fs, struct fz_found *found);
 
 /* A few writes: create/write/punch/fsync, stores through a MAP_SYNC
  * mapping, truncate, mkdir, rename, symlink, and changes to what the walk
- * found (write, truncate, unlink, rename, rmdir). */
+ * found (an extended attribute set, grown and removed; write, truncate,
+ * unlink, rename, rmdir). */
 void fz_scribble(struct sdx_fs *fs, const struct fz_found *found);
 
 #endif /* SDX_FUZZ_UTIL_H */
