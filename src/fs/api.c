@@ -901,8 +901,8 @@ static int set_mode(struct sdx_handle *h, struct sdx_inode *inode,
 	mode_t mode = *(const mode_t *)arg;
 	int err = check_attr_change(inode, EXT4_IMMUTABLE_FL | EXT4_APPEND_FL);
 
-	(void)h;
-
+	if (!err)
+		err = sdx_xattr_chmod(h, inode, mode);
 	if (!err)
 		inode->raw.i_mode = (uint16_t)((inode->raw.i_mode & S_IFMT) |
 					       (mode & 07777));
@@ -950,7 +950,6 @@ static int set_owner(struct sdx_handle *h, struct sdx_inode *inode,
 	int err = check_attr_change(inode, EXT4_IMMUTABLE_FL | EXT4_APPEND_FL);
 
 	(void)h;
-
 	if (err)
 		return err;
 	if (o->uid != (uid_t)-1) {
@@ -1000,7 +999,6 @@ static int set_times(struct sdx_handle *h, struct sdx_inode *inode,
 				    EXT4_IMMUTABLE_FL);
 
 	(void)h;
-
 	if (err)
 		return err;
 	if (t[0].tv_nsec == UTIME_NOW)

@@ -542,6 +542,17 @@ int sdx_xattr_set(struct sdx_handle *h, struct sdx_inode *inode,
 		  const char *name, const void *value, size_t size, int flags);
 
 /*
+ * sdx_xattr_chmod - make the access ACL agree with the new @mode, as
+ * posix_acl_chmod: its owner, mask (else group) and other entries take
+ * the mode's permission bits.  No ACL: nothing.  Call before the mode
+ * changes (nothing is changed when it fails).  SDX_CREDITS_INODE.
+ * Context: lock, handle open.
+ * Return: 0, -EUCLEAN, -ENOMEM.
+ */
+int sdx_xattr_chmod(struct sdx_handle *h, struct sdx_inode *inode,
+		    mode_t mode);
+
+/*
  * sdx_xattr_block_release - drop the inode's reference to its extended
  * attribute block (i_file_acl) and the block from i_blocks: the block is
  * freed at its last reference.

@@ -73,7 +73,7 @@
 #define XATTR_ENTRY_SIZE	16u	/* the entry without its name */
 #define XATTR_BLOCK_HEADER	32u
 #define XATTR_IBODY_HEADER	4u	/* the magic */
-#define XATTR_NAME_LEN		255u	/* of the name after its prefix */
+#define XATTR_NAME_LEN		255u	/* a whole name (XATTR_NAME_MAX) */
 #define XATTR_MAX_ENTRIES	(SDX_BLOCK_SIZE / XATTR_ENTRY_SIZE)
 
 #define XATTR_INDEX_USER		1
@@ -184,7 +184,7 @@ static uint32_t entry_hash(const struct xattr *x)
 	return hash;
 }
 
-/* h_hash of a block whose entries are encoded at @first. */
+/* h_hash of the block @data, its entries encoded. */
 static uint32_t block_hash(const uint8_t *data)
 {
 	uint32_t hash = 0;
@@ -495,38 +495,65 @@ static bool acl_has_id(uint16_t tag)
 	return tag == ACL_USER || tag == ACL_GROUP;
 }
 
-/* ext4's form in @x to the xattr form in @out (NULL: size only). */
-static int acl_to_xattr(const struct sdx_inode *inode, const struct xattr *x,
-			uint8_t *out, size_t *len)
+static int acl_disk_version(const struct sdx_inode *inode,
+			    const struct xattr *x)
 {
-	uint32_t pos = 4;
-
-	*len = 4;
 	if (x->value_size < 4 || get32(x->value) != ACL_DISK_VERSION)
 		return sdx_err(-EUCLEAN, "inode %u: POSIX ACL of %u bytes, "
 			       "not version %u", inode->ino, x->value_size,
 			       ACL_DISK_VERSION);
+	return 0;
+}
+
+/*
+ * The entry of ext4's ACL form @x at *@pos, which moves past it (4 bytes,
+ * 8 with an id).  Return: 1 and the entry, 0 at the end, -EUCLEAN for a
+ * cut entry or an unknown tag.
+ */
+static int acl_disk_next(const struct sdx_inode *inode, const struct xattr *x,
+			 uint32_t *pos, uint16_t *tag, uint16_t *perm,
+			 uint32_t *id)
+{
+	uint32_t left = x->value_size - *pos;
+
+	if (*pos >= x->value_size)
+		return 0;
+	if (left < 4)
+		goto out_bad;
+	*tag = get16(x->value + *pos);
+	*perm = get16(x->value + *pos + 2);
+	*id = ACL_UNDEFINED_ID;
+	if (acl_has_id(*tag)) {
+		if (left < 8)
+			goto out_bad;
+		*id = get32(x->value + *pos + 4);
+		*pos += 8;
+		return 1;
+	}
+	if (*tag != ACL_USER_OBJ && *tag != ACL_GROUP_OBJ &&
+	    *tag != ACL_MASK && *tag != ACL_OTHER)
+		goto out_bad;
+	*pos += 4;
+	return 1;
+out_bad:
+	return sdx_err(-EUCLEAN, "inode %u: POSIX ACL entry at byte %u is "
+		       "cut or has an unknown tag", inode->ino, *pos);
+}
+
+/* ext4's form in @x to the xattr form in @out (NULL: size only). */
+static int acl_to_xattr(const struct sdx_inode *inode, const struct xattr *x,
+			uint8_t *out, size_t *len)
+{
+	uint32_t pos = 4, id;
+	uint16_t tag, perm;
+	int r = acl_disk_version(inode, x);
+
+	*len = 4;
+	if (r)
+		return r;
 	if (out)
 		put32(out, ACL_XATTR_VERSION);
-	while (pos < x->value_size) {
-		uint16_t tag, perm;
-		uint32_t id = ACL_UNDEFINED_ID;
-
-		if (x->value_size - pos < 4)
-			goto out_bad;
-		tag = get16(x->value + pos);
-		perm = get16(x->value + pos + 2);
-		if (acl_has_id(tag)) {
-			if (x->value_size - pos < 8)
-				goto out_bad;
-			id = get32(x->value + pos + 4);
-			pos += 8;
-		} else if (tag == ACL_USER_OBJ || tag == ACL_GROUP_OBJ ||
-			   tag == ACL_MASK || tag == ACL_OTHER) {
-			pos += 4;
-		} else {
-			goto out_bad;
-		}
+	while ((r = acl_disk_next(inode, x, &pos, &tag, &perm, &id)) > 0) {
 		if (out) {
 			put16(out + *len, tag);
 			put16(out + *len + 2, perm);
@@ -534,10 +561,7 @@ static int acl_to_xattr(const struct sdx_inode *inode, const struct xattr *x,
 		}
 		*len += 8;
 	}
-	return 0;
-out_bad:
-	return sdx_err(-EUCLEAN, "inode %u: POSIX ACL entry at byte %u is "
-		       "cut or has an unknown tag", inode->ino, pos);
+	return r;
 }
 
 /*
@@ -1008,6 +1032,52 @@ int sdx_xattr_set(struct sdx_handle *h, struct sdx_inode *inode,
 		err = set_write(h, s);
 	if (err)
 		inode->raw.i_mode = old_mode;
+	free(s);
+	return err;
+}
+
+int sdx_xattr_chmod(struct sdx_handle *h, struct sdx_inode *inode,
+		    mode_t mode)
+{
+	struct xattr key = { .index = XATTR_INDEX_POSIX_ACL_ACCESS, .name = "" };
+	const struct xattr *x;
+	struct xattr_set *s;
+	bool has_mask = false;
+	uint32_t pos = 4, at, id;
+	uint16_t tag, perm;
+	int err = set_read(inode, &s);
+
+	if (err)
+		return err;
+	x = set_find(s, &key);
+	if (!x)
+		goto out_free;
+	err = acl_disk_version(inode, x);
+	while (!err && (err = acl_disk_next(inode, x, &pos, &tag, &perm,
+					    &id)) > 0) {
+		has_mask |= tag == ACL_MASK;
+		err = 0;
+	}
+	if (err)
+		goto out_free;
+	/* posix_acl_chmod: the owner, mask (or group) and other entries */
+	memcpy(s->new_value, x->value, x->value_size);
+	for (pos = 4; at = pos, acl_disk_next(inode, x, &pos, &tag, &perm,
+					       &id) > 0;) {
+		if (tag == ACL_USER_OBJ)
+			perm = (mode >> 6) & 7;
+		else if (tag == ACL_MASK || (tag == ACL_GROUP_OBJ && !has_mask))
+			perm = (mode >> 3) & 7;
+		else if (tag == ACL_OTHER)
+			perm = mode & 7;
+		put16(s->new_value + at + 2, perm);
+	}
+	key.value = s->new_value;
+	key.value_size = x->value_size;
+	err = set_edit(s, &key, false, 0);
+	if (!err)
+		err = set_write(h, s);
+out_free:
 	free(s);
 	return err;
 }

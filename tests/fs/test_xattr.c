@@ -6,7 +6,8 @@
  * on a symlink); values we write read by debugfs (ea_list, ea_get) and
  * values debugfs writes (ea_set) read by us; a block shared by two inodes
  * copied on write and freed when both are gone; POSIX ACLs converted to
- * and from ext4's form; corrupt entries refused with EUCLEAN.  e2fsck -fn
+ * and from ext4's form, the mode following them and chmod rewriting
+ * them; corrupt entries refused with EUCLEAN.  e2fsck -fn
  * is clean after every test.
  */
 #include <setjmp.h>
@@ -167,6 +168,9 @@ static void test_big_value_goes_to_a_block_and_is_freed(void **s)
 	expect_xattr("/f", "user.big", big, sizeof(big));
 	assert_int_equal(st_blocks("/f"), 8);
 	assert_int_equal(sdx_fs_free_blocks(fs), free0 - 1);
+	/* bytes above 0x7f in a name: the hash e2fsck checks */
+	set("/f", "user.caf\xc3\xa9", "\xff\x80", 2);
+	expect_xattr("/f", "user.caf\xc3\xa9", "\xff\x80", 2);
 	unmount();
 	assert_true(debugfs_file_acl("/f") > 0);
 	assert_true(tu_fsck_clean(dev));
@@ -179,6 +183,7 @@ static void test_big_value_goes_to_a_block_and_is_freed(void **s)
 	fs = tu_mount(dev, 0);
 	expect_xattr("/f", "user.big", big, sizeof(big));
 	assert_int_equal(sdx_removexattr(fs, "/f", "user.big"), 0);
+	assert_int_equal(sdx_removexattr(fs, "/f", "user.caf\xc3\xa9"), 0);
 	assert_int_equal(st_blocks("/f"), 0);
 	assert_int_equal(sdx_fs_free_blocks(fs), free0);
 	assert_int_equal(sdx_getxattr(fs, "/f", "user.big", NULL, 0), -1);
@@ -509,6 +514,16 @@ static void test_posix_acls_round_trip_in_ext4_form(void **s)
 		assert_int_equal(sdx_stat(fs, "/f", &st), 0);
 		assert_int_equal(st.st_mode & 0777, 0751);
 	}
+	/* chmod rewrites the owner, mask and other entries (posix_acl_chmod) */
+	n = acl(buf, full, full_ids, 5);
+	set("/f", "system.posix_acl_access", buf, n);
+	assert_int_equal(sdx_chmod(fs, "/f", 0704), 0);
+	assert_int_equal(sdx_getxattr(fs, "/f", "system.posix_acl_access",
+				      disk, sizeof(disk)), n);
+	buf[4 + 2] = 7;		/* user:: rwx */
+	buf[4 + 3 * 8 + 2] = 0;	/* mask:: --- */
+	buf[4 + 4 * 8 + 2] = 4;	/* other:: r-- */
+	assert_memory_equal(disk, buf, n);
 	/* defaults only on directories; bad ACLs refused */
 	assert_int_equal(sdx_setxattr(fs, "/f", "system.posix_acl_default",
 				      buf, n, 0), -1);
