@@ -379,6 +379,8 @@ static int create(struct sdx_fs *fs, struct sdx_nameidata *nd, mode_t mode,
 		err = sdx_dir_init(h, inode, dir->ino);
 	else if (S_ISLNK(mode))
 		err = sdx_symlink_store(h, inode, target, strlen(target));
+	if (!err)
+		err = sdx_xattr_inherit(h, dir, inode);
 	if (!err) {
 		sdx_inode_changed(h, inode, true);
 		err = sdx_inode_mark_dirty(h, inode);

@@ -553,6 +553,18 @@ int sdx_xattr_chmod(struct sdx_handle *h, struct sdx_inode *inode,
 		    mode_t mode);
 
 /*
+ * sdx_xattr_inherit - give the new @inode the ACLs of @dir's default ACL,
+ * as posix_acl_create: a directory inherits the default ACL itself; the
+ * access ACL is the default masked by the mode (the mode keeps only what
+ * it allows), stored unless the mode says it all.  No default ACL, or a
+ * symlink: nothing.  SDX_CREDITS_INODE.
+ * Context: lock, handle open; @inode just allocated.
+ * Return: 0, -ENOSPC, -EUCLEAN, -ENOMEM.
+ */
+int sdx_xattr_inherit(struct sdx_handle *h, struct sdx_inode *dir,
+		      struct sdx_inode *inode);
+
+/*
  * sdx_xattr_block_release - drop the inode's reference to its extended
  * attribute block (i_file_acl) and the block from i_blocks: the block is
  * freed at its last reference.

@@ -388,6 +388,23 @@ static int block_read(struct xattr_set *s)
 	return area_decode(&s->block, s->block_copy, inode->ino, "block");
 }
 
+/* Does @inode have attributes anywhere?  (No decoding: a fast answer
+ * for the calls that only care about an ACL.)  Context: lock. */
+static int has_xattrs(struct sdx_inode *inode, bool *has)
+{
+	uint32_t size, off = ibody_offset(inode, &size);
+	const uint8_t *rec;
+	int err;
+
+	*has = file_acl(inode) != 0;
+	if (*has || !size || inode->is_new)
+		return 0;
+	err = sdx_inode_record(inode, &rec);
+	if (!err)
+		*has = get32(rec + off) == XATTR_MAGIC;
+	return err;
+}
+
 /* Read both places of @inode.  Context: lock.  Return: 0, -ENOMEM,
  * -EUCLEAN, -EIO; *@out to free with free(). */
 static int set_read(struct sdx_inode *inode, struct xattr_set **out)
@@ -1042,12 +1059,14 @@ int sdx_xattr_chmod(struct sdx_handle *h, struct sdx_inode *inode,
 	struct xattr key = { .index = XATTR_INDEX_POSIX_ACL_ACCESS, .name = "" };
 	const struct xattr *x;
 	struct xattr_set *s;
-	bool has_mask = false;
+	bool has_mask = false, has;
 	uint32_t pos = 4, at, id;
 	uint16_t tag, perm;
-	int err = set_read(inode, &s);
+	int err = has_xattrs(inode, &has);
 
-	if (err)
+	if (!err && has)
+		err = set_read(inode, &s);
+	if (err || !has)
 		return err;
 	x = set_find(s, &key);
 	if (!x)
@@ -1079,6 +1098,90 @@ int sdx_xattr_chmod(struct sdx_handle *h, struct sdx_inode *inode,
 		err = set_write(h, s);
 out_free:
 	free(s);
+	return err;
+}
+
+/*
+ * posix_acl_create_masq: @v (ext4's form, @n bytes, checked) masked by
+ * the new inode's *@mode, which takes the permissions left.  Return:
+ * whether the ACL says more than the mode (named entries or a mask).
+ */
+static bool acl_create_masq(const struct sdx_inode *inode, uint8_t *v,
+			    uint32_t n, mode_t *mode)
+{
+	const struct xattr x = { .value = v, .value_size = n };
+	uint32_t pos = 4, at, id, group_at = 0, mask_at = 0;
+	mode_t m = *mode;
+	uint16_t tag, perm;
+	bool is_more = false;
+
+	while (at = pos, acl_disk_next(inode, &x, &pos, &tag, &perm, &id) > 0) {
+		if (tag == ACL_USER_OBJ) {
+			perm &= (m >> 6) & 7;
+			m = (m & ~(mode_t)0700) | (mode_t)perm << 6;
+		} else if (tag == ACL_OTHER) {
+			perm &= m & 7;
+			m = (m & ~(mode_t)07) | perm;
+		} else if (tag == ACL_GROUP_OBJ) {
+			group_at = at;
+		} else {
+			mask_at = tag == ACL_MASK ? at : mask_at;
+			is_more = true;
+		}
+		put16(v + at + 2, perm);
+	}
+	at = mask_at ? mask_at : group_at;
+	if (at) {	/* 0: a corrupt ACL without either */
+		perm = get16(v + at + 2) & ((m >> 3) & 7);
+		put16(v + at + 2, perm);
+		m = (m & ~(mode_t)070) | (mode_t)perm << 3;
+	}
+	*mode = m;
+	return is_more;
+}
+
+int sdx_xattr_inherit(struct sdx_handle *h, struct sdx_inode *dir,
+		      struct sdx_inode *inode)
+{
+	struct xattr key = { .index = XATTR_INDEX_POSIX_ACL_DEFAULT,
+			     .name = "" };
+	mode_t mode = inode->raw.i_mode;
+	struct xattr_set *ds, *s = NULL;
+	const struct xattr *x;
+	size_t len;
+	bool has;
+	int err = has_xattrs(dir, &has);
+
+	if (!err && has && !S_ISLNK(mode))
+		err = set_read(dir, &ds);
+	if (err || !has || S_ISLNK(mode))
+		return err;
+	x = set_find(ds, &key);
+	if (!x)
+		goto out_free;
+	/* the xattr-form size walk checks every entry of the parent's */
+	err = acl_to_xattr(dir, x, NULL, &len);
+	if (!err)
+		err = set_read(inode, &s);
+	if (err)
+		goto out_free;
+	key.value = x->value;
+	key.value_size = x->value_size;
+	if (S_ISDIR(mode))
+		err = set_edit(s, &key, false, 0);
+	memcpy(s->new_value, x->value, x->value_size);
+	key.index = XATTR_INDEX_POSIX_ACL_ACCESS;
+	key.value = s->new_value;
+	if (!err && acl_create_masq(inode, s->new_value, x->value_size,
+				    &mode))
+		err = set_edit(s, &key, false, 0);
+	if (!err)
+		err = set_write(h, s);
+	if (!err)
+		inode->raw.i_mode = (uint16_t)mode;
+out_free:
+	free(s);
+	free(ds);
 	return err;
 }
 

@@ -6,8 +6,9 @@
  * on a symlink); values we write read by debugfs (ea_list, ea_get) and
  * values debugfs writes (ea_set) read by us; a block shared by two inodes
  * copied on write and freed when both are gone; POSIX ACLs converted to
- * and from ext4's form, the mode following them and chmod rewriting
- * them; corrupt entries refused with EUCLEAN.  e2fsck -fn
+ * and from ext4's form, the mode following them, chmod rewriting them,
+ * new inodes inheriting a directory's default; corrupt entries refused
+ * with EUCLEAN.  e2fsck -fn
  * is clean after every test.
  */
 #include <setjmp.h>
@@ -542,6 +543,65 @@ static void test_posix_acls_round_trip_in_ext4_form(void **s)
 	free(out);
 }
 
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(sdx_lstat(fs, path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+static void test_default_acl_is_inherited_as_linux_does(void **s)
+{
+	static const uint16_t def[][2] = {
+		{ 0x01, 7 }, { 0x02, 6 }, { 0x04, 5 }, { 0x10, 7 }, { 0x20, 5 },
+	};
+	static const uint32_t def_ids[] = { ~0u, 1000, ~0u, ~0u, ~0u };
+	static const uint16_t plain[][2] = {
+		{ 0x01, 7 }, { 0x04, 5 }, { 0x20, 0 },
+	};
+	static const uint32_t plain_ids[] = { ~0u, ~0u, ~0u };
+	uint8_t buf[64], got[64];
+	size_t n;
+	int fd;
+
+	(void)s;
+	assert_int_equal(sdx_mkdir(fs, "/d", 0755), 0);
+	n = acl(buf, def, def_ids, 5);
+	set("/d", "system.posix_acl_default", buf, n);
+	/* a file: the default masked by 0640 (mask r--), mode 0640 */
+	fd = sdx_open(fs, "/d/f", O_CREAT | O_WRONLY, 0640);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(mode_of("/d/f"), 0640);
+	assert_int_equal(sdx_getxattr(fs, "/d/f", "system.posix_acl_access",
+				      got, sizeof(got)), n);
+	buf[4 + 2] = 6;			/* user:: rw- */
+	buf[4 + 3 * 8 + 2] = 4;		/* mask:: r-- */
+	buf[4 + 4 * 8 + 2] = 0;		/* other:: --- */
+	assert_memory_equal(got, buf, n);
+	assert_int_equal(sdx_getxattr(fs, "/d/f", "system.posix_acl_default",
+				      NULL, 0), -1);
+	assert_int_equal(errno, ENODATA);
+	/* a directory also inherits the default itself */
+	assert_int_equal(sdx_mkdir(fs, "/d/sub", 0777), 0);
+	assert_int_equal(mode_of("/d/sub"), 0775);
+	n = acl(buf, def, def_ids, 5);
+	expect_xattr("/d/sub", "system.posix_acl_default", buf, n);
+	expect_xattr("/d/sub", "system.posix_acl_access", buf, n);
+	/* a symlink gets none */
+	assert_int_equal(sdx_symlink(fs, "f", "/d/l"), 0);
+	assert_int_equal(sdx_llistxattr(fs, "/d/l", NULL, 0), 0);
+	/* a default the mode says all of: only the mode */
+	n = acl(buf, plain, plain_ids, 3);
+	set("/d/sub", "system.posix_acl_default", buf, n);
+	fd = sdx_open(fs, "/d/sub/g", O_CREAT | O_WRONLY, 0666);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(mode_of("/d/sub/g"), 0640);
+	assert_int_equal(sdx_listxattr(fs, "/d/sub/g", NULL, 0), 0);
+}
+
 /* Rewrite bytes of @block in a handle, with a valid checksum after. */
 static void corrupt_block(uint64_t block, size_t off, const void *bytes,
 			  size_t n)
@@ -679,6 +739,7 @@ int main(void)
 		T(test_shared_block_is_copied_on_write_and_freed),
 		T(test_shared_block_freed_at_last_unlink),
 		T(test_posix_acls_round_trip_in_ext4_form),
+		T(test_default_acl_is_inherited_as_linux_does),
 		T(test_corrupt_entries_are_euclean),
 		T(test_read_only_mount_refuses_changes),
 	};
