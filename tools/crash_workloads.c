@@ -722,6 +722,47 @@ static int wl_defrag(struct crash_run *r)
 	return map_close(r, fd, map, size) || err ? -1 : 0;
 }
 
+#define SHIFT_PAGES 24u
+
+/*
+ * Insert and collapse ranges of a fragmented file (one-block extents,
+ * interleaved with another file's, so the extent tree has a leaf below
+ * the root): each call shifts the extents in one transaction, so a crash
+ * leaves the file as it was before the call or after it, never between.
+ */
+static int wl_shift(struct crash_run *r)
+{
+	const char *path = "/shift";
+	uint64_t p, at;
+	unsigned round;
+	int err;
+
+	err = canary_prelude(r) || DO(r, OP_CREATE, path) ||
+	      DO(r, OP_CREATE, "/other");
+	for (p = 0; p < SHIFT_PAGES && !err; p += 2)	/* interleaved */
+		err = DO(r, OP_WRITE, path, .off = p * SDX_PAGE_SIZE,
+			 .len = SDX_PAGE_SIZE) ||
+		      DO(r, OP_WRITE, "/other", .off = p * SDX_PAGE_SIZE,
+			 .len = SDX_PAGE_SIZE);
+	err = err ? err : DO(r, OP_TRUNCATE, path,
+			     .len = SHIFT_PAGES * SDX_PAGE_SIZE) ||
+			  DO(r, OP_FSYNC, path);
+	for (round = 0; round < r->scale && !err; round++) {
+		at = 1 + round % 5;
+		err = DO(r, OP_FALLOCATE, path, .off = at * SDX_PAGE_SIZE,
+			 .len = 2 * SDX_PAGE_SIZE,
+			 .mode = FALLOC_FL_INSERT_RANGE) ||
+		      DO(r, OP_WRITE, path, .off = at * SDX_PAGE_SIZE + 100,
+			 .len = SDX_PAGE_SIZE) ||
+		      DO(r, OP_FALLOCATE, path,
+			 .off = (at + 4) * SDX_PAGE_SIZE,
+			 .len = 2 * SDX_PAGE_SIZE,
+			 .mode = FALLOC_FL_COLLAPSE_RANGE) ||
+		      DO(r, round % 2 ? OP_FDATASYNC : OP_FSYNC, path);
+	}
+	return err ? -1 : 0;
+}
+
 const struct crash_workload crash_workloads[] = {
 	{ "metadata", "create, write, rename, symlink, truncate, unlink, "
 	  "mkdir, rmdir; fsync/fdatasync barriers", 20, wl_metadata },
@@ -741,6 +782,8 @@ const struct crash_workload crash_workloads[] = {
 	  "metadata", 16, wl_threads },
 	{ "defrag", "defragment a file under a live MAP_SYNC mapping", 16,
 	  wl_defrag },
+	{ "shift", "insert and collapse ranges of a fragmented file", 6,
+	  wl_shift },
 };
 const size_t crash_nr_workloads =
 	sizeof(crash_workloads) / sizeof(crash_workloads[0]);

@@ -2,8 +2,10 @@
  * extent.c - the extent tree of an inode: lookup, insert (merging with
  * neighbours, splitting nodes, growing the root), removal of ranges
  * (splitting an extent, freeing blocks and emptied nodes, merging sparse
- * sibling leaves, pulling a small tree back into the inode), and unwritten
- * extents.  Inodes of ext2/3
+ * sibling leaves, pulling a small tree back into the inode), unwritten
+ * extents, and shifts of logical blocks (COLLAPSE/INSERT_RANGE: only the
+ * keys change, leaf by leaf, in the order that keeps them sorted; data
+ * blocks stay where they are).  Inodes of ext2/3
  * (direct and indirect block maps) are mapped too, read-only.
  *
  * The root lives in i_block (a header and 4 entries); deeper nodes are
@@ -695,11 +697,21 @@ out_check:
 
 /* ---- the internal API ---- */
 
-/* Write the inode (i_blocks, root) also after a failure; first error wins. */
-static int write_inode(struct sdx_handle *h, struct sdx_inode *inode, int err)
-{
-	int err2 = sdx_inode_mark_dirty(h, inode);
+static int shrink_tree(struct sdx_handle *h, struct sdx_inode *inode);
 
+/*
+ * The end of every change of the tree: pull a tree whose entries fit in
+ * the inode back into it (merges of insert, conversion and shift shrink a
+ * leaf too; e2fsck would call the tree "could be shorter"), then write the
+ * inode (i_blocks, root) also after a failure.  The first error wins.
+ */
+static int change_done(struct sdx_handle *h, struct sdx_inode *inode, int err)
+{
+	int err2;
+
+	if (!err)
+		err = shrink_tree(h, inode);
+	err2 = sdx_inode_mark_dirty(h, inode);
 	return err ? err : err2;
 }
 
@@ -856,7 +868,7 @@ int sdx_extent_insert(struct sdx_handle *h, struct sdx_inode *inode,
 		pblk += n;
 		len -= n;
 	}
-	return write_inode(h, inode, err);
+	return change_done(h, inode, err);
 }
 
 /*
@@ -980,6 +992,47 @@ static int merge_leaves(struct sdx_handle *h, struct sdx_inode *inode,
 	return 0;
 }
 
+/*
+ * Split the extent that covers @lblk in two, so that one starts at @lblk
+ * (nothing to do when none covers it or one starts there).
+ */
+static int split_at(struct sdx_handle *h, struct sdx_inode *inode,
+		    uint64_t lblk)
+{
+	struct ext4_extent *e, right;
+	struct ext_path path;
+	uint64_t es, ee, pb;
+	bool is_unwritten;
+	int i, l, err = find_path(inode, lblk, &path);
+
+	if (err)
+		return err;
+	i = path.lv[path.depth].idx;
+	if (i < 0)
+		return 0;
+	e = &ex(path.lv[path.depth].eh)[i];
+	es = e->ee_block;
+	ee = ee_end(e);
+	if (lblk <= es || lblk >= ee)
+		return 0;
+	pb = ee_pblk(e);
+	is_unwritten = ee_unwritten(e);
+	err = make_room(h, inode, es, 1);
+	if (!err)
+		err = find_path(inode, es, &path);
+	if (!err)
+		err = node_write(h, &path, l = path.depth);
+	if (err)
+		return err;
+	i = path.lv[l].idx;
+	ee_set(&ex(path.lv[l].eh)[i], es, pb, (uint32_t)(lblk - es),
+	       is_unwritten);
+	ee_set(&right, lblk, pb + (lblk - es), (uint32_t)(ee - lblk),
+	       is_unwritten);
+	insert_entries(path.lv[l].eh, i, &right, 1);
+	return node_dirty(h, &path, l);
+}
+
 /* Unmap [s, t) of leaf entry @i, which covers it; free the blocks. */
 static int cut_extent(struct sdx_handle *h, struct sdx_inode *inode,
 		      struct ext_path *path, int i, uint64_t s, uint64_t t)
@@ -987,26 +1040,19 @@ static int cut_extent(struct sdx_handle *h, struct sdx_inode *inode,
 	struct ext4_extent *e = &ex(path->lv[path->depth].eh)[i];
 	uint64_t es = e->ee_block, ee = ee_end(e), pb = ee_pblk(e);
 	bool is_unwritten = ee_unwritten(e);
-	int l = path->depth, err;
+	int l, err;
 
-	if (s > es && t < ee) {
-		struct ext4_extent right;
-
-		err = make_room(h, inode, es, 1);
+	if (s > es && t < ee) {	/* the middle: cut [s, t) of [es, t) */
+		err = split_at(h, inode, t);
 		if (!err)
-			err = find_path(inode, es, path);
-		if (!err)
-			err = node_write(h, path, l = path->depth);
+			err = find_path(inode, s, path);
 		if (err)
 			return err;
-		i = path->lv[l].idx;
-		ee_set(&ex(path->lv[l].eh)[i], es, pb, (uint32_t)(s - es),
-		       is_unwritten);
-		ee_set(&right, t, pb + (t - es), (uint32_t)(ee - t),
-		       is_unwritten);
-		insert_entries(path->lv[l].eh, i, &right, 1);
-		err = node_dirty(h, path, l);
-	} else if (s > es || t < ee) {
+		i = path->lv[path->depth].idx;
+		ee = t;
+	}
+	l = path->depth;
+	if (s > es || t < ee) {
 		err = node_write(h, path, l);
 		if (err)
 			return err;
@@ -1062,11 +1108,8 @@ static int for_each_extent(struct sdx_handle *h, struct sdx_inode *inode,
 int sdx_extent_remove(struct sdx_handle *h, struct sdx_inode *inode,
 		      uint64_t lblk, uint64_t len)
 {
-	int r = for_each_extent(h, inode, lblk, len, cut_extent);
-
-	if (r == 0)
-		r = shrink_tree(h, inode);
-	return write_inode(h, inode, r);
+	return change_done(h, inode, for_each_extent(h, inode, lblk, len,
+						     cut_extent));
 }
 
 /* Convert [s, t) of leaf entry @i (which covers it) if unwritten. */
@@ -1111,8 +1154,216 @@ static int convert_extent(struct sdx_handle *h, struct sdx_inode *inode,
 int sdx_extent_mark_written(struct sdx_handle *h, struct sdx_inode *inode,
 			    uint64_t lblk, uint64_t len)
 {
-	return write_inode(h, inode, for_each_extent(h, inode, lblk, len,
+	return change_done(h, inode, for_each_extent(h, inode, lblk, len,
 						     convert_extent));
+}
+
+/* ---- shifting logical blocks (COLLAPSE_RANGE, INSERT_RANGE) ---- */
+
+int sdx_extent_count_nodes(struct sdx_inode *inode, uint64_t lblk,
+			   uint64_t *nodes)
+{
+	uint64_t seen[EXT4_EXT_MAX_DEPTH + 1] = { 0 }, cur = lblk, next;
+	struct ext_path path;
+
+	*nodes = 0;
+	for (;;) {
+		int err = find_path(inode, cur, &path);
+
+		if (err)
+			return err;
+		for (int l = 1; l <= path.depth; l++) {
+			if (path.lv[l].block == seen[l])
+				continue;
+			seen[l] = path.lv[l].block;
+			(*nodes)++;
+		}
+		next = next_leaf_key(&path);
+		if (next >= EXT_MAX_BLOCKS)
+			return 0;
+		if (next <= cur)
+			return bad_node(inode, path.lv[path.depth].block,
+					"index keys do not advance");
+		cur = next;
+	}
+}
+
+/*
+ * Move the entries of the leaf on @path whose keys lie in [@lo, @hi) by
+ * @shift blocks, down when @is_left (then the first one moved merges with
+ * the entry before it where they became contiguous, as ext4 does), and
+ * carry a changed first key into the index above.
+ */
+static int shift_leaf(struct sdx_handle *h, struct ext_path *path,
+		      uint64_t lo, uint64_t hi, uint64_t shift, bool is_left)
+{
+	int l = path->depth, f = 0, t, err;
+	struct ext4_extent_header *eh = path->lv[l].eh;
+	struct ext4_extent *e;
+
+	while (f < eh->eh_entries && ex(eh)[f].ee_block < lo)
+		f++;
+	for (t = f; t < eh->eh_entries && ex(eh)[t].ee_block < hi; t++)
+		;
+	if (f == t)
+		return 0;
+	err = node_write(h, path, l);
+	if (err)
+		return err;
+	eh = path->lv[l].eh;
+	e = ex(eh);
+	for (int i = f; i < t; i++)
+		e[i].ee_block = (uint32_t)(is_left ? e[i].ee_block - shift :
+						     e[i].ee_block + shift);
+	if (is_left && f > 0)
+		merge_at(eh, f - 1);
+	err = node_dirty(h, path, l);
+	if (!err && f == 0)
+		err = fix_keys(h, path, l);
+	return err;
+}
+
+/* Are the @shift blocks from @lblk a hole to shift into? */
+static int expect_hole(struct sdx_inode *inode, uint64_t lblk, uint64_t shift)
+{
+	uint64_t pblk, len;
+	unsigned flags;
+	int err = sdx_extent_map(inode, lblk, &pblk, &len, &flags);
+
+	if (!err && (!(flags & SDX_EXTENT_HOLE) || len < shift))
+		err = sdx_err(-EINVAL, "inode %u: blocks %llu+%llu are not a "
+			      "hole to shift into", inode->ino,
+			      (unsigned long long)lblk,
+			      (unsigned long long)shift);
+	return err;
+}
+
+/* Check (and for a right shift make) the edges sdx_extent_shift needs;
+ * *@is_empty when no extent lies in [@start, @end). */
+static int shift_edges(struct sdx_handle *h, struct sdx_inode *inode,
+		       uint64_t start, uint64_t end, uint64_t shift,
+		       bool is_left, bool *is_empty)
+{
+	uint64_t pblk, len, last_end;
+	struct ext_path path;
+	struct ext4_extent *e;
+	unsigned flags;
+	int i, err;
+
+	*is_empty = false;
+	if (end < EXT_MAX_BLOCKS) {
+		err = sdx_extent_map(inode, end - 1, &pblk, &len, &flags);
+		if (err)
+			return err;
+		if (!(flags & SDX_EXTENT_HOLE) && len > 1)
+			return sdx_err(-EINVAL, "inode %u: an extent straddles "
+				       "block %llu, the end of a shift",
+				       inode->ino, (unsigned long long)end);
+	}
+	if (is_left)
+		return expect_hole(inode, start - shift, shift);
+	err = split_at(h, inode, start);
+	if (!err)
+		err = find_path(inode, end - 1, &path);
+	if (err)
+		return err;
+	i = path.lv[path.depth].idx;
+	e = i >= 0 ? &ex(path.lv[path.depth].eh)[i] : NULL;
+	if (!e || e->ee_block < start) {
+		*is_empty = true;
+		return 0;
+	}
+	last_end = ee_end(e);
+	if (last_end + shift > EXT_MAX_BLOCKS)
+		return sdx_err(-EFBIG, "inode %u: shifting block %llu by %llu "
+			       "passes the largest file", inode->ino,
+			       (unsigned long long)last_end,
+			       (unsigned long long)shift);
+	return expect_hole(inode, last_end, shift);
+}
+
+/* Is there a leaf before the one @path reaches? */
+static bool has_leaf_before(const struct ext_path *path)
+{
+	for (int l = 0; l < path->depth; l++)
+		if (path->lv[l].idx > 0)
+			return true;
+	return false;
+}
+
+/*
+ * Shift leaf after leaf, left from @start up, right from @end down (so the
+ * keys stay sorted after every leaf); the extents not moved yet lie in
+ * [lo, hi).  *@stop as sdx_extent_shift says.
+ */
+static int shift_leaves(struct sdx_handle *h, struct sdx_inode *inode,
+			uint64_t start, uint64_t end, uint64_t shift,
+			bool is_left, unsigned max_leaves, uint64_t *stop)
+{
+	uint64_t lo = start, hi = end, key;
+	struct ext_path path;
+
+	for (unsigned leaves = 1;; leaves++) {
+		struct ext4_extent_header *eh;
+		int err = find_path(inode, is_left ? lo : hi - 1, &path);
+
+		if (err)
+			return err;
+		eh = path.lv[path.depth].eh;
+		if (is_left) {		/* where the next leaf starts */
+			key = next_leaf_key(&path);
+			if (key <= lo)
+				return bad_node(inode, path.lv[path.depth].block,
+						"index keys do not advance");
+		} else {		/* where this leaf starts */
+			if (eh->eh_entries == 0 && path.depth > 0)
+				return bad_node(inode, path.lv[path.depth].block,
+						"empty leaf");
+			key = eh->eh_entries && has_leaf_before(&path) ?
+			      ex(eh)[0].ee_block : 0;
+			if (key >= hi)
+				return bad_node(inode, path.lv[path.depth].block,
+						"index keys do not match the "
+						"leaves");
+		}
+		err = shift_leaf(h, &path, lo, hi, shift, is_left);
+		if (err)
+			return err;
+		if (is_left)
+			lo = key < end ? key : end;
+		else
+			hi = key > start ? key : start;
+		*stop = is_left ? lo : hi;
+		if (lo == hi || leaves == max_leaves)
+			return 0;
+	}
+}
+
+int sdx_extent_shift(struct sdx_handle *h, struct sdx_inode *inode,
+		     uint64_t start, uint64_t end, uint64_t shift,
+		     bool is_left, unsigned max_leaves, uint64_t *stop)
+{
+	bool is_empty;
+	int err;
+
+	*stop = is_left ? start : end;
+	if (shift == 0 || start >= end || end > EXT_MAX_BLOCKS ||
+	    (is_left && shift > start))
+		return sdx_err(-EINVAL, "inode %u: cannot shift blocks "
+			       "%llu..%llu by %s%llu", inode->ino,
+			       (unsigned long long)start,
+			       (unsigned long long)end, is_left ? "-" : "+",
+			       (unsigned long long)shift);
+	err = shift_edges(h, inode, start, end, shift, is_left, &is_empty);
+	if (!err && is_empty)
+		*stop = start;		/* a right shift of nothing */
+	else if (!err)
+		err = shift_leaves(h, inode, start, end, shift, is_left,
+				   max_leaves, stop);
+	/* the merge at the lower edge may leave a leaf to join */
+	if (!err && is_left)
+		err = merge_leaves(h, inode, start - shift);
+	return change_done(h, inode, err);
 }
 
 int sdx_inode_truncate_blocks(struct sdx_handle *h, struct sdx_inode *inode,

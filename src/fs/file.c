@@ -32,9 +32,37 @@
  *       shrinks i_size and takes it off in the one that frees the last
  *       blocks; a crash between is finished at mount (orphan.c).
  *
- * COLLAPSE_RANGE and INSERT_RANGE move the blocks after the offset by
- * copying their data (extent by extent, holes and unwritten extents kept
- * as such), since the extent layer offers no shift of logical blocks.
+ * COLLAPSE_RANGE and INSERT_RANGE copy no data: they shift the logical
+ * block numbers of the extents after the offset (sdx_extent_shift), as
+ * ext4 does.  COLLAPSE punches [off, off+len), shifts the extents after it
+ * down by len and sets i_size - len; INSERT splits the extent that
+ * straddles off, shifts the extents from off on up by len and sets
+ * i_size + len.  The handle's credits are counted first: the tree blocks
+ * (leaves and index blocks) that hold extents from off on, the bitmaps
+ * and descriptors of the blocks a collapse frees, the inode.
+ *
+ *   fits one transaction (a quarter of the journal; the normal case: with
+ *   the 1024-block journal of a small image, about 250 leaves of 340
+ *   extents) -> punch or split, shift and the new i_size in ONE handle:
+ *   after a crash the file is either the old one or the new one.
+ *
+ *   does not fit -> in several transactions, the order Linux uses
+ *   (ext4_collapse_range, ext4_insert_range restart their handle when the
+ *   credits run out), SHIFT_STEP_LEAVES leaves per transaction:
+ *     COLLAPSE: (a) the punch; (b) the extents shifted down leaf by leaf
+ *       from off on; (c) i_size - len.  A crash before (c) leaves i_size
+ *       as it was: the file reads as the old one up to off, then the
+ *       extents already shifted, then a hole of len bytes that reads as
+ *       zeroes, then the extents not yet shifted at their old place.
+ *     INSERT: (a) i_size + len (the file reads as the old one with len
+ *       zero bytes appended); (b) the extents shifted up leaf by leaf from
+ *       the end of the file down to off.  A crash during (b) leaves the
+ *       new i_size, the extents not yet shifted at their old place, a hole
+ *       of len bytes, the shifted extents at their new place.
+ *     Either way a crashed state holds the old data, each byte once, and
+ *     exactly one hole of len bytes where the old and the new layout
+ *     meet; i_size tells a collapse that did not finish (still the old
+ *     size).  e2fsck finds every intermediate state clean.
  */
 #include <errno.h>
 #include <linux/falloc.h>
@@ -47,10 +75,12 @@
 
 #define BS		SDX_BLOCK_SIZE
 #define CHUNK_BYTES	(64u * 1024)
-#define CHUNK_BLOCKS	(CHUNK_BYTES / BS)
 #define WRITE_RUNS	4	/* allocations or conversions per handle */
 #define WRITE_CREDITS	(SDX_CREDITS_INODE + WRITE_RUNS * SDX_CREDITS_EXTENT)
 #define REMOVE_CREDITS	(SDX_CREDITS_INODE + 8 * SDX_CREDITS_EXTENT)
+#define SHIFT_STEP_LEAVES 64u	/* leaves per handle of a split shift */
+#define SHIFT_STEP_CREDITS (SDX_CREDITS_INODE + SDX_CREDITS_EXTENT + \
+			    2 * SHIFT_STEP_LEAVES)
 #define MAX_BYTES	((uint64_t)SDX_MAX_FILE_BLOCKS * BS)
 #define DIV_UP(a, b)	(((a) + (b) - 1) / (b))
 
@@ -350,6 +380,16 @@ ssize_t sdx_file_write(struct sdx_inode *inode, const void *buf, size_t n,
 	return done ? (ssize_t)done : r;
 }
 
+/* A new i_size, times and fsync tids for a change in @h. */
+static int size_changed(struct sdx_handle *h, struct sdx_inode *inode,
+			uint64_t size)
+{
+	sdx_inode_set_size(inode, size);
+	sdx_inode_touch(inode, SDX_TIME_MTIME | SDX_TIME_CTIME);
+	sdx_inode_changed(h, inode, true);
+	return sdx_inode_mark_dirty(h, inode);
+}
+
 /* Set i_size in a handle of its own (zeroing per invariant 2). */
 static int set_size(struct sdx_inode *inode, uint64_t size, bool add_orphan)
 {
@@ -363,12 +403,8 @@ static int set_size(struct sdx_inode *inode, uint64_t size, bool add_orphan)
 		err = sdx_orphan_add(h, inode);
 	if (!err)
 		err = zero_tail(inode, size < old ? size : old);
-	if (!err) {
-		sdx_inode_set_size(inode, size);
-		sdx_inode_touch(inode, SDX_TIME_MTIME | SDX_TIME_CTIME);
-		sdx_inode_changed(h, inode, true);
-		err = sdx_inode_mark_dirty(h, inode);
-	}
+	if (!err)
+		err = size_changed(h, inode, size);
 	e = sdx_journal_stop(h);
 	return err ? err : e;
 }
@@ -480,107 +516,103 @@ static int punch(struct sdx_inode *inode, uint64_t off, uint64_t end)
 	return err ? err : e;
 }
 
-/* Move up to @count blocks at @src to @dst (one extent's worth, at most a
- * chunk) in one handle.  Return: blocks moved (> 0) or -errno. */
-static int64_t move_run(struct sdx_inode *inode, uint64_t src, uint64_t dst,
-			uint64_t count)
+/*
+ * Credits to free the blocks of [lblk, lblk+count): a bitmap and a
+ * descriptor block for each group an extent there touches (at most every
+ * group), and the superblock.  Context: lock.
+ */
+static int free_credits(struct sdx_inode *inode, uint64_t lblk,
+			uint64_t count, uint64_t *credits)
 {
 	struct sdx_fs *fs = inode->fs;
-	struct sdx_handle *h;
-	uint64_t pblk, len, got;
-	unsigned flags;
-	bool is_new;
-	int err = map_block(inode, src, &pblk, &len, &flags), e;
+	uint64_t end = lblk + count, most = fs->groups_count + fs->gdt_blocks;
+	uint64_t n = 0;
 
-	if (err)
-		return err;
-	len = min64(len, count);
-	if (!(flags & SDX_EXTENT_HOLE))
-		len = min64(len, CHUNK_BLOCKS);
-	err = sdx_fs_start(fs, WRITE_CREDITS + REMOVE_CREDITS, &h);
-	if (err)
-		return err;
-	if (flags & SDX_EXTENT_HOLE) {
-		err = sdx_extent_remove(h, inode, dst, len);
-	} else if (flags & SDX_EXTENT_UNWRITTEN) {
-		err = sdx_extent_remove(h, inode, dst, len);
-		for (uint64_t i = 0; !err && i < len; i += got) {
-			uint64_t p;
+	while (lblk < end && n < most) {
+		uint64_t pblk, len;
+		unsigned flags;
+		int err = map_block(inode, lblk, &pblk, &len, &flags);
 
-			err = sdx_block_alloc(h, inode, 0, len - i, &p, &got);
-			if (!err)
-				err = sdx_extent_insert(h, inode, dst + i, p,
-							got, true);
-		}
-	} else {
-		ssize_t r = write_blocks(h, inode, block_addr(fs, pblk),
-					 len * BS, dst * BS, &is_new);
-
-		if (r >= 0 && r < (ssize_t)BS)
-			r = -ENOSPC;
-		if (r < 0)
-			err = (int)r;
-		else
-			len = (uint64_t)r / BS;	/* WRITE_RUNS may cut it */
+		if (err)
+			return err;
+		len = min64(len, end - lblk);
+		if (!(flags & SDX_EXTENT_HOLE))
+			n += 2 * (sdx_block_group(fs, pblk + len - 1) -
+				  sdx_block_group(fs, pblk) + 1);
+		lblk += len;
 	}
-	e = sdx_journal_stop(h);
-	if (err || e)
-		return err ? err : e;
-	return (int64_t)len;
-}
-
-/* Move blocks [src, src+count) to dst, in an order that never overwrites
- * a block before it has moved.  Context: lock, invalidate_lock excl. */
-static int move_blocks(struct sdx_inode *inode, uint64_t src, uint64_t dst,
-		       uint64_t count)
-{
-	uint64_t step = dst > src ? min64(CHUNK_BLOCKS, dst - src) : count;
-	uint64_t hi = count;
-
-	while (hi > 0) {
-		uint64_t lo = dst > src && hi > step ? hi - step : 0;
-
-		for (uint64_t i = lo; i < hi;) {
-			int64_t r = move_run(inode, src + i, dst + i, hi - i);
-
-			if (r < 0)
-				return (int)r;
-			i += (uint64_t)r;
-		}
-		hi = lo;
-	}
+	*credits = min64(n, most) + 1;
 	return 0;
 }
 
-/* COLLAPSE_RANGE (@is_insert false) or INSERT_RANGE.  Context: lock,
- * invalidate_lock exclusive, pages from @off on unmapped. */
+/* The shift of a tree too large for one transaction (see the top). */
+static int shift_in_steps(struct sdx_inode *inode, uint64_t off,
+			  uint64_t len, bool is_insert)
+{
+	uint64_t first = off / BS, n = len / BS, size = sdx_inode_size(inode);
+	uint64_t cur = is_insert ? SDX_MAX_FILE_BLOCKS : first + n;
+	uint64_t done = is_insert ? first : SDX_MAX_FILE_BLOCKS;
+	int err = is_insert ? set_size(inode, size + len, false) :
+			      punch(inode, off, off + len);
+
+	while (!err && cur != done) {
+		struct sdx_handle *h;
+		uint64_t stop;
+		int e;
+
+		err = sdx_fs_start(inode->fs, SHIFT_STEP_CREDITS, &h);
+		if (err)
+			break;
+		err = sdx_extent_shift(h, inode, is_insert ? first : cur,
+				       is_insert ? cur : SDX_MAX_FILE_BLOCKS, n,
+				       !is_insert, SHIFT_STEP_LEAVES, &stop);
+		sdx_inode_changed(h, inode, true);
+		e = sdx_journal_stop(h);
+		err = err ? err : e;
+		cur = stop;
+	}
+	return err || is_insert ? err : set_size(inode, size - len, false);
+}
+
+/*
+ * COLLAPSE_RANGE (@is_insert false) or INSERT_RANGE of whole blocks, in
+ * one handle when it fits (see the top).  Context: lock, invalidate_lock
+ * exclusive, pages from @off on unmapped.
+ */
 static int shift(struct sdx_inode *inode, uint64_t off, uint64_t len,
 		 bool is_insert)
 {
 	uint64_t size = sdx_inode_size(inode), first = off / BS, n = len / BS;
-	uint64_t end, last;
-	int err = sdx_extent_end(inode, &end, &last);
+	uint64_t end, last, nodes, credits = 0, stop;
+	struct sdx_handle *h;
+	int err = sdx_extent_end(inode, &end, &last), e;
 
+	if (!err && is_insert && (end + n > SDX_MAX_FILE_BLOCKS ||
+				  size + len > MAX_BYTES))
+		return sdx_err(-EFBIG, "insert range past the largest file");
+	if (!err)
+		err = sdx_extent_count_nodes(inode, first, &nodes);
+	if (!err && !is_insert)
+		err = free_credits(inode, first, n, &credits);
+	if (!err)
+		err = sdx_fs_start(inode->fs, (int)min64(SDX_CREDITS_INODE +
+				   SDX_CREDITS_EXTENT + nodes + credits,
+				   INT32_MAX), &h);
+	if (err == -ENOSPC)
+		return shift_in_steps(inode, off, len, is_insert);
 	if (err)
 		return err;
-	end = end > first ? end : first;
-	if (is_insert) {
-		if (end + n > SDX_MAX_FILE_BLOCKS || size + len > MAX_BYTES)
-			return sdx_err(-EFBIG, "insert range past the largest "
-				       "file");
-		err = move_blocks(inode, first, first + n, end - first);
-		if (!err)
-			err = punch(inode, off, off + len);
-		/* moving whole blocks may have rounded i_size up */
-		return err ? err : set_size(inode, size + len, false);
-	}
-	err = punch(inode, off, off + len);
+	if (!is_insert)
+		err = sdx_extent_remove(h, inode, first, n);
 	if (!err)
-		err = move_blocks(inode, first + n, first, end - first -
-				  min64(n, end - first));
-	if (!err && end > first + n)
-		err = punch(inode, (end - n) * BS, end * BS);
-	return err ? err : set_size(inode, size - len, false);
+		err = sdx_extent_shift(h, inode, is_insert ? first : first + n,
+				       SDX_MAX_FILE_BLOCKS, n, !is_insert, 0,
+				       &stop);
+	if (!err)
+		err = size_changed(h, inode, is_insert ? size + len :
+					     size - len);
+	e = sdx_journal_stop(h);
+	return err ? err : e;
 }
 
 static int check_fallocate(struct sdx_inode *inode, int mode, uint64_t off,

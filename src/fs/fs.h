@@ -486,6 +486,47 @@ int sdx_extent_remove(struct sdx_handle *h, struct sdx_inode *inode,
 int sdx_extent_mark_written(struct sdx_handle *h, struct sdx_inode *inode,
 			    uint64_t lblk, uint64_t len);
 
+/**
+ * sdx_extent_shift - move the extents of [@start, @end) by @shift logical
+ * blocks, down (@is_left: COLLAPSE_RANGE) or up (INSERT_RANGE)
+ * @end:        EXT_MAX_BLOCKS (2^32) for "to the end of the file"
+ * @max_leaves: leaves to change in this call, 0: all of them
+ * @stop:       out: where it stopped, at a leaf boundary.  Left: the
+ *              extents of [@start, *@stop) have moved; right: those of
+ *              [*@stop, @end).  The range is done when *@stop is @end
+ *              (left) or @start (right); call again with @start (left) or
+ *              @end (right) set to *@stop to go on.
+ *
+ * Only ee_block of the leaf entries and the index keys above them change:
+ * no data block moves or is copied.  A left shift needs [@start-@shift,
+ * @start) to be a hole (punch it first) and merges the first extent moved
+ * with the one before it in the same leaf where they became contiguous
+ * (as ext4's ext4_ext_shift_extents), then, as sdx_extent_remove, joins
+ * that leaf with a sparse sibling and pulls a small tree back into the
+ * inode (freeing tree blocks: i_blocks may shrink); a right shift
+ * first splits the extent that straddles @start (the only change that may
+ * take a tree block) and needs the @shift blocks after the last extent
+ * moved to be a hole.  No extent may straddle @end.  Leaves are changed
+ * from @start up (left) or from @end down (right), so that the keys stay
+ * sorted after every leaf; every leaf changed is one block of credits,
+ * plus the index blocks above it whose first key changes.
+ * Context: lock, handle open.
+ * Return: 0, -EINVAL (no hole to shift into, an extent straddles @end,
+ *         bad arguments), -EFBIG (past the 2^32-block limit), -ENOSPC
+ *         (the split needed a block), -EUCLEAN, -EOPNOTSUPP (block map).
+ */
+int sdx_extent_shift(struct sdx_handle *h, struct sdx_inode *inode,
+		     uint64_t start, uint64_t end, uint64_t shift,
+		     bool is_left, unsigned max_leaves, uint64_t *stop);
+
+/*
+ * sdx_extent_count_nodes - tree blocks (index and leaf; the root in the
+ * inode is not counted) that hold entries for blocks at or after @lblk:
+ * the credits a shift from @lblk needs besides the inode.  Context: lock.
+ */
+int sdx_extent_count_nodes(struct sdx_inode *inode, uint64_t lblk,
+			   uint64_t *nodes);
+
 /* Check the extent root in i_block (sdx_iget does, on first read). */
 int sdx_extent_check_root(struct sdx_inode *inode);
 

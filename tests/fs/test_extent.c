@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "syncdax.h"
 #include "fs/fs.h"
+#include "fs/mkfs.h"
 #include "pmem/pmem.h"
 #include "testutil.h"
 
@@ -705,6 +707,107 @@ static void test_crash_at_any_drain_leaves_a_valid_tree(void **state)
 	free((void *)pristine);
 }
 
+/* ---- shifts of a tree larger than one transaction ---- */
+
+#define WIDE_EXTENTS 50000u	/* ~294 half-full leaves */
+
+/* Every block of [0, @n) maps as @want says (0: a hole). */
+static void expect_block_map(struct sdx_inode *inode, const uint64_t *want,
+		       uint64_t n)
+{
+	for (uint64_t l = 0; l < n;) {
+		uint64_t pblk, len;
+		unsigned flags;
+
+		assert_int_equal(sdx_extent_map(inode, l, &pblk, &len, &flags),
+				 0);
+		for (uint64_t k = 0; k < len && l < n; k++, l++) {
+			uint64_t p = flags & SDX_EXTENT_HOLE ? 0 : pblk + k;
+
+			if (p != want[l])
+				fail_msg("block %llu maps to %llu, expected "
+					 "%llu", (unsigned long long)l,
+					 (unsigned long long)p,
+					 (unsigned long long)want[l]);
+		}
+	}
+}
+
+/* One collapse or insert through the public API; *@nr_commits it took. */
+static void shift_public(const char *img, int mode, uint64_t first,
+			 uint64_t n, uint64_t *nr_commits)
+{
+	struct sdx_fs *fs = tu_mount(img, 0);
+	struct sdx_journal_stats before, after;
+	int fd = sdx_open(fs, "/wide", O_RDWR, 0);
+
+	assert_true(fd >= 0);
+	pthread_mutex_lock(&fs->lock);
+	assert_int_equal(sdx_journal_force_commit(fs->journal), 0);
+	sdx_journal_get_stats(fs->journal, &before);
+	pthread_mutex_unlock(&fs->lock);
+	if (sdx_fallocate(fs, fd, mode, (off_t)(first * SDX_BLOCK_SIZE),
+			  (off_t)(n * SDX_BLOCK_SIZE)))
+		fail_msg("fallocate 0x%x: %s", mode, sdx_strerror_detail());
+	assert_int_equal(sdx_fsync(fs, fd), 0);
+	pthread_mutex_lock(&fs->lock);
+	sdx_journal_get_stats(fs->journal, &after);
+	pthread_mutex_unlock(&fs->lock);
+	*nr_commits = after.commits - before.commits;
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+}
+
+/*
+ * A tree of ~294 leaves on a file system with the smallest journal (1024
+ * blocks: transactions of 256) does not fit one transaction: collapse and
+ * insert shift it in steps, and end with the right map, e2fsck clean.
+ */
+static void test_shift_larger_than_a_transaction_goes_in_steps(void **st)
+{
+	const char *img = tu_path("extent-wide.img");
+	uint64_t nb = 2ull * WIDE_EXTENTS, nr_commits;
+	uint64_t *want = calloc(nb + 64, sizeof(*want));
+	uint64_t size;
+	uint32_t ino;
+	struct ctx c;
+
+	(void)st;
+	assert_int_equal(tu_sh("rm -f '%s' && truncate -s 320M '%s' && "
+			       "mkfs.ext4 -q -F -b 4096 -I 256 -O %s -E "
+			       "lazy_itable_init=0,lazy_journal_init=0 -J "
+			       "size=4 '%s'", img, img, SDX_MKFS_FEATURES,
+			       img), 0);
+	begin(&c, img);
+	ino = new_file(&c);
+	for (uint64_t i = WIDE_EXTENTS; i-- > 0;)	/* leaves split in half */
+		map_one(&c, want, 2 * i);
+	size = nb * SDX_BLOCK_SIZE;
+	set_size_and_link(&c, img, size, "wide");
+
+	shift_public(img, FALLOC_FL_COLLAPSE_RANGE, 10, 4, &nr_commits);
+	if (nr_commits < 2)
+		fail_msg("collapse of a tree larger than a transaction in %llu "
+			 "commits", (unsigned long long)nr_commits);
+	memmove(want + 10, want + 14, (nb - 14) * sizeof(*want));
+	nb -= 4;
+	shift_public(img, FALLOC_FL_INSERT_RANGE, 7, 3, &nr_commits);
+	assert_true(nr_commits >= 2);
+	memmove(want + 10, want + 7, (nb - 7) * sizeof(*want));
+	memset(want + 7, 0, 3 * sizeof(*want));
+	nb += 3;
+	assert_true(tu_fsck_clean(img));
+
+	begin(&c, img);
+	assert_int_equal(sdx_iget(c.fs, ino, &c.inode), 0);
+	assert_true(root_header(c.inode)->eh_depth >= 1);
+	assert_int_equal(sdx_inode_size(c.inode), nb * SDX_BLOCK_SIZE);
+	expect_block_map(c.inode, want, nb);
+	end(&c);
+	free(want);
+	unlink(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +821,8 @@ int main(void)
 			test_leaf_overwritten_after_check_never_escapes),
 		cmocka_unit_test(test_block_mapped_file_reads_back),
 		cmocka_unit_test(test_crash_at_any_drain_leaves_a_valid_tree),
+		cmocka_unit_test(
+			test_shift_larger_than_a_transaction_goes_in_steps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

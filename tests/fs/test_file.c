@@ -2,7 +2,9 @@
  * test_file.c - file data through the public API: reads and writes byte
  * exact (also as debugfs sees them), no stale data in new blocks, truncate,
  * every fallocate mode against a model, O_APPEND, access modes, fsync and
- * fdatasync commit semantics, unlink while open and the orphan list.
+ * fdatasync commit semantics, unlink while open and the orphan list;
+ * COLLAPSE_RANGE and INSERT_RANGE on a deep extent tree shift extents in
+ * one transaction and copy no block.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -601,6 +603,158 @@ static void test_chattr_flags_stored_and_enforced(void **state)
 	free(out);
 }
 
+/* ---- COLLAPSE_RANGE and INSERT_RANGE shift extents, copy nothing ---- */
+
+#define DEEP_BLOCKS 6000u	/* a file of ~2000 extents: depth 1 */
+#define DEEP_CAP (DEEP_BLOCKS + 2048u)
+
+/* The physical block of each of the first @n logical blocks (0: hole). */
+static void map_file(struct sdx_fs *fs, int fd, uint64_t *pmap, uint64_t n,
+		     unsigned *depth)
+{
+	int open_flags;
+	struct sdx_inode *inode = sdx_inode_get_fd(fs, fd, &open_flags);
+
+	assert_non_null(inode);
+	pthread_mutex_lock(&fs->lock);
+	*depth = ((struct ext4_extent_header *)inode->raw.i_block)->eh_depth;
+	for (uint64_t l = 0; l < n;) {
+		uint64_t pblk, len;
+		unsigned flags;
+
+		if (sdx_extent_map(inode, l, &pblk, &len, &flags))
+			fail_msg("map block %llu: %s", (unsigned long long)l,
+				 sdx_strerror_detail());
+		for (uint64_t k = 0; k < len && l < n; k++, l++)
+			pmap[l] = flags & SDX_EXTENT_HOLE ? 0 : pblk + k;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	sdx_inode_put(inode);
+}
+
+static uint64_t commits(struct sdx_fs *fs)
+{
+	struct sdx_journal_stats st;
+
+	pthread_mutex_lock(&fs->lock);
+	sdx_journal_get_stats(fs->journal, &st);
+	pthread_mutex_unlock(&fs->lock);
+	return st.commits;
+}
+
+/* The block map of @path as `debugfs -R ex` prints its leaves. */
+static void debugfs_map(const char *path, uint64_t *pmap, uint64_t n)
+{
+	char *out = tu_capture("debugfs -R 'ex %s' %s 2>/dev/null", path, dev);
+	unsigned leaves = 0;
+
+	memset(pmap, 0, n * sizeof(*pmap));
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		unsigned level, depth, i, nr;
+		unsigned long long l0, l1, p0, p1, len;
+
+		if (sscanf(line, " %u/ %u %u/ %u %llu - %llu %llu - %llu %llu",
+			   &level, &depth, &i, &nr, &l0, &l1, &p0, &p1,
+			   &len) != 9 &&
+		    sscanf(line, " %u/ %u %u/ %u %llu - %llu %llu %llu",
+			   &level, &depth, &i, &nr, &l0, &l1, &p0, &len) != 8)
+			continue;
+		if (level != depth)
+			continue;	/* an index entry */
+		leaves++;
+		for (unsigned long long k = 0; k < len && l0 + k < n; k++)
+			pmap[l0 + k] = p0 + k;
+	}
+	free(out);
+	assert_true(leaves > 0);
+}
+
+/*
+ * A file of ~2000 extents (depth 1) collapsed and inserted at several
+ * offsets: contents as the model, each a single transaction, every byte
+ * still in its physical block (nothing copied), the extents as debugfs
+ * sees them shifted, e2fsck clean.
+ */
+static void test_collapse_insert_shift_deep_tree_without_copying(void **st)
+{
+	static const struct { int mode; unsigned first, n; } ops[] = {
+		{ FALLOC_FL_COLLAPSE_RANGE, 10, 7 },
+		{ FALLOC_FL_INSERT_RANGE, 1001, 5 },
+		{ FALLOC_FL_COLLAPSE_RANGE, 2999, 700 },
+		{ FALLOC_FL_INSERT_RANGE, 1, 1500 },
+		{ FALLOC_FL_COLLAPSE_RANGE, 0, 1 },
+		{ FALLOC_FL_INSERT_RANGE, 3, 2 },
+		{ FALLOC_FL_COLLAPSE_RANGE, 4000, 1 },
+	};
+	const size_t bs = SDX_BLOCK_SIZE;
+	uint8_t *model = calloc(DEEP_CAP, bs);
+	uint64_t *want = calloc(DEEP_CAP, sizeof(*want));
+	uint64_t *got = calloc(DEEP_CAP, sizeof(*got));
+	size_t size = (size_t)DEEP_BLOCKS * bs, nb = DEEP_BLOCKS;
+	struct sdx_fs *fs = tu_mount(dev, 0);
+	unsigned depth;
+	int fd;
+
+	(void)st;
+	fd = sdx_open(fs, "/deep", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	/* runs of 1 to 3 blocks, each followed by a one-block hole */
+	for (size_t b = 0, run; b < DEEP_BLOCKS; b += run + 1) {
+		run = 1 + b / 4 % 3;
+		run = run < DEEP_BLOCKS - b ? run : DEEP_BLOCKS - b;
+		fill(model + b * bs, run * bs, (unsigned)b);
+		write_all(fs, fd, model + b * bs, run * bs, (off_t)(b * bs));
+	}
+	assert_int_equal(sdx_ftruncate(fs, fd, (off_t)size), 0);
+	map_file(fs, fd, want, nb, &depth);
+	assert_true(depth >= 1);
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+		size_t first = ops[k].first, n = ops[k].n;
+		uint64_t before = commits(fs);
+
+		assert_int_equal(sdx_journal_force_commit(fs->journal) |
+				 sdx_fsync(fs, fd), 0);
+		before = commits(fs);
+		falloc_both(fs, fd, model, &size, ops[k].mode, first * bs,
+			    n * bs);
+		assert_int_equal(sdx_fsync(fs, fd), 0);
+		if (commits(fs) != before + 1)
+			fail_msg("op %zu: %llu commits, expected one", k,
+				 (unsigned long long)(commits(fs) - before));
+		if (ops[k].mode == FALLOC_FL_COLLAPSE_RANGE) {
+			memmove(want + first, want + first + n,
+				(nb - first - n) * sizeof(*want));
+			nb -= n;
+		} else {
+			memmove(want + first + n, want + first,
+				(nb - first) * sizeof(*want));
+			memset(want + first, 0, n * sizeof(*want));
+			nb += n;
+		}
+		expect_content(fs, fd, model, size);
+		map_file(fs, fd, got, nb, &depth);
+		assert_true(depth >= 1);
+		for (size_t b = 0; b < nb; b++)
+			if (got[b] != want[b])
+				fail_msg("op %zu: block %zu in physical block "
+					 "%llu, expected %llu (not moved)", k,
+					 b, (unsigned long long)got[b],
+					 (unsigned long long)want[b]);
+	}
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_true(tu_fsck_clean(dev));
+	debugfs_map("/deep", got, nb);
+	assert_memory_equal(got, want, nb * sizeof(*want));
+	expect_debugfs("/deep", model, size);
+	fs = tu_mount(dev, 0);
+	assert_int_equal(sdx_unlink(fs, "/deep"), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	free(model);
+	free(want);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -611,6 +765,8 @@ int main(void)
 		cmocka_unit_test(
 			test_truncate_shrink_zeroes_tail_and_grow_reads_zero),
 		cmocka_unit_test(test_fallocate_modes_match_model),
+		cmocka_unit_test(
+			test_collapse_insert_shift_deep_tree_without_copying),
 		cmocka_unit_test(test_append_and_access_modes_are_checked),
 		cmocka_unit_test(
 			test_fdatasync_commits_only_when_datasync_dirty),
