@@ -48,6 +48,7 @@ int cli_chattr(int argc, char **argv);
 int cli_lsattr(int argc, char **argv);
 int cli_defrag(int argc, char **argv);
 int cli_demo(int argc, char **argv);
+int cli_stats(int argc, char **argv);
 int cli_crashtest(int argc, char **argv);
 int cli_mount_fuse(int argc, char **argv);
 

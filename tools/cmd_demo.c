@@ -9,6 +9,12 @@
  *      it over a pipe; the parent kills it with SIGKILL mid-stream, mounts
  *      again (journal replay) and counts the acknowledged records found.
  *   3. The image is left for e2fsck and debugfs (tools/demo.sh shows them).
+ *
+ * With --hold, a last act mounts the device again, maps the demo's files
+ * (reading every page) and a new one, /hold.dat (MAP_SYNC, written page by
+ * page), and keeps them so until a line or end of file on standard input,
+ * SIGINT or SIGTERM; then unmaps and unmounts cleanly.  Meanwhile
+ * `syncdax stats DEVICE` in another terminal shows the mount's figures.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -159,15 +166,120 @@ static int kill_and_count(const char *device)
 	return status;
 }
 
+/* ---- --hold ---- */
+
+static const char *const held_files[] = {
+	"/plain.dat", "/sync.dat", "/ahead.dat", "/records", "/hold.dat",
+};
+#define HELD (sizeof(held_files) / sizeof(held_files[0]))
+
+static volatile sig_atomic_t hold_ended;
+
+static void end_hold(int sig)
+{
+	(void)sig;
+	hold_ended = 1;
+}
+
+/* Until a line or end of file on standard input, SIGINT or SIGTERM. */
+static void wait_for_end(void)
+{
+	struct sigaction sa;
+	char c;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = end_hold;	/* no SA_RESTART: read returns */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!hold_ended && read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
+		;
+}
+
+/* Map @path whole: read every page, or with MAP_SYNC write every page. */
+static void *map_file(struct sdx_fs *fs, int fd, const char *path,
+		      bool is_write, size_t *len)
+{
+	volatile uint8_t *map;
+	struct stat st;
+	uint8_t sum = 0;
+
+	if (sdx_fstat(fs, fd, &st) < 0 || st.st_size == 0)
+		return NULL;
+	*len = (size_t)st.st_size;
+	map = sdx_mmap(fs, NULL, *len, PROT_READ | (is_write ? PROT_WRITE : 0),
+		       is_write ? MAP_SHARED_VALIDATE | MAP_SYNC : MAP_SHARED,
+		       fd, 0);
+	if (map == MAP_FAILED) {
+		cli_fail(path);
+		return NULL;
+	}
+	for (size_t off = 0; off < *len; off += PAGE) {
+		if (is_write)
+			map[off] = (uint8_t)(off / PAGE);
+		else
+			sum += map[off];
+	}
+	(void)sum;
+	return (void *)map;
+}
+
+/* Act 4 (--hold): keep the device mounted and its files mapped. */
+static int hold(const char *device)
+{
+	void *maps[HELD] = { NULL };
+	size_t lens[HELD] = { 0 };
+	int fds[HELD], status = 0;
+	struct sdx_fs *fs = cli_mount(device, 0);
+
+	if (fs == NULL)
+		return 1;
+	for (size_t i = 0; i < HELD; i++) {
+		bool is_new = i == HELD - 1;
+
+		fds[i] = sdx_open(fs, held_files[i], is_new ?
+				  O_RDWR | O_CREAT | O_TRUNC : O_RDONLY, 0644);
+		if (fds[i] < 0 || (is_new &&
+				   sdx_ftruncate(fs, fds[i], PAGES * PAGE) < 0))
+			status = cli_fail(held_files[i]);
+		else
+			maps[i] = map_file(fs, fds[i], held_files[i], is_new,
+					   &lens[i]);
+		if (!maps[i])
+			status = 1;
+	}
+	if (status == 0) {
+		printf("\nMapped the demo's files (read) and /hold.dat (MAP_SYNC,"
+		       " written).\nholding %s: run `syncdax stats %s` in "
+		       "another terminal; press Enter to end\n", device,
+		       device);
+		fflush(stdout);
+		wait_for_end();
+	}
+	for (size_t i = 0; i < HELD; i++) {
+		if (maps[i])
+			sdx_munmap(maps[i], lens[i]);
+		if (fds[i] >= 0)
+			sdx_close(fs, fds[i]);
+	}
+	if (sdx_unmount(fs) < 0)
+		return cli_fail(device);
+	if (status == 0)
+		printf("unmounted %s\n", device);
+	return status;
+}
+
 int cli_demo(int argc, char **argv)
 {
+	bool is_hold = argc == 3 && strcmp(argv[1], "--hold") == 0;
 	struct sdx_fs *fs;
 	int status, fd;
 
-	if (argc != 2) {
+	if (argc != 2 && !is_hold) {
 		cli_usage("demo");
 		return 2;
 	}
+	if (is_hold)
+		argv++;
 	fs = cli_mount(argv[1], 0);
 	if (fs == NULL)
 		return 1;
@@ -190,5 +302,8 @@ int cli_demo(int argc, char **argv)
 	if (status)
 		return status;
 	printf("\nDurability through MAP_SYNC + sdx_persist, no system call:\n");
-	return kill_and_count(argv[1]);
+	status = kill_and_count(argv[1]);
+	if (status || !is_hold)
+		return status;
+	return hold(argv[1]);
 }

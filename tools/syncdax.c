@@ -28,7 +28,8 @@ static const struct cli_command commands[] = {
 	{ "mount", cli_mount_fuse, "[-f] [-d] [-r] [-o OPTS] DEVICE MOUNTPOINT", "serve the file system to every program (FUSE)", false },
 	{ "defrag", cli_defrag, "DEVICE:/file", "move a file's blocks into one contiguous run", false },
 	{ "crashtest", cli_crashtest, "[--workload W] [--mode M] ...", "crash workloads at every drain point, check recovery", true },
-	{ "demo", cli_demo, "DEVICE", "show synchronous page faults at work", false },
+	{ "demo", cli_demo, "[--hold] DEVICE", "show synchronous page faults at work", false },
+	{ "stats", cli_stats, "[-i SECS [-n COUNT]] DEVICE", "fault and journal statistics of the process that has DEVICE mounted", false },
 	{ NULL, NULL, NULL, NULL, false },
 };
 

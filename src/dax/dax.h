@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "fs/iomap.h"
+#include "lib/statpage.h"
 
 struct sdx_dev;
 
@@ -120,26 +121,9 @@ void sdx_dax_get_config(struct sdx_dax_config *cfg);
 /* Return: 0, or -EINVAL for a value out of range. */
 int sdx_dax_set_config(const struct sdx_dax_config *cfg);
 
-struct sdx_dax_stats {
-	uint64_t faults_read;		/* read of an unmapped page */
-	uint64_t faults_read_hole;	/* ... that mapped the zero page */
-	uint64_t faults_write;		/* write of an unmapped page */
-	uint64_t faults_mkwrite;	/* write of a read-only mapped page */
-	uint64_t faults_cow;		/* write to a MAP_PRIVATE mapping */
-	uint64_t faults_sigbus;		/* beyond EOF, or the fs failed */
-	uint64_t faults_foreign;	/* not ours: chained */
-	uint64_t commits;		/* journal commits a fault waited for */
-	uint64_t pages_mapped;		/* by faults and prefault */
-	uint64_t installs;		/* mmap(MAP_FIXED) calls for that */
-	uint64_t huge_installs;		/* of which 2 MiB at once */
-	uint64_t syncahead_pages;	/* pages allocated ahead of faults */
-	uint64_t msync_pages;		/* dirty pages flushed and protected */
-	uint64_t invalidated_pages;	/* unmapped by remaps */
-	uint64_t shrinks;		/* mappings dropped to stay under
-					   vm.max_map_count */
-	uint64_t kernel_mappings;	/* kernel VMAs inside syncdax
-					   mappings now (/proc/self/maps) */
-};
+/* struct sdx_dax_stats is in lib/statpage.h (a mount publishes it).  These
+ * are the process's totals; each mount's page counts its own mappings'
+ * faults and what they did (installs, shrinks), not msync or remaps. */
 void sdx_dax_get_stats(struct sdx_dax_stats *st);
 void sdx_dax_reset_stats(void);
 

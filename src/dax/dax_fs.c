@@ -6,12 +6,14 @@
  * invalidate hook with the file system so remaps (punch, truncate,
  * collapse/insert, defrag) unmap their pages from every mapping first,
  * and the writeback hook so fsync flushes non-synchronous mappings.
+ * A mapping's faults count into its mount's published statistics page
+ * (lib/statpage.h), those of MAP_POPULATE included.
  */
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include "dax/dax.h"
+#include "dax/dax_int.h"
 #include "lib/err.h"
 #include "syncdax.h"
 
@@ -90,6 +92,7 @@ void *sdx_mmap(struct sdx_fs *fs, void *addr, size_t len, int prot,
 	       int flags, int fd, off_t off)
 {
 	struct sdx_dax_file file = { .ops = &fs_ops };
+	struct sdx_statpage *page;
 	struct stat st;
 	void *out = MAP_FAILED;
 	int err;
@@ -115,7 +118,12 @@ void *sdx_mmap(struct sdx_fs *fs, void *addr, size_t len, int prot,
 	file.dev = sdx_fs_dev(fs);
 	sdx_fs_set_invalidate(fs, invalidate_inode);
 	sdx_fs_set_writeback(fs, writeback_inode);
+	page = sdx_statpage_find(file.dev->fd);
+	sdx_dax_fs_stat = page ? &page->dax : NULL;	/* MAP_POPULATE */
 	err = sdx_dax_mmap(&file, addr, len, prot, flags, (uint64_t)off, &out);
+	sdx_dax_fs_stat = NULL;
+	if (!err && page)
+		sdx_dax_set_statpage(out, page);
 	if (err) {
 		sdx_inode_put(file.host);
 		errno = -err;

@@ -43,6 +43,8 @@ struct dax_mapping {
 	uint8_t *state;			/* enum dax_page_state per page */
 	uint64_t live;			/* pages not GONE (registry lock) */
 	struct dax_mapping *host_next;	/* mappings of the same host */
+	struct sdx_statpage *page;	/* the mount's published statistics
+					   (sdx_dax_set_statpage), or NULL */
 };
 
 static inline uint8_t page_state(const struct dax_mapping *m, uint64_t pg)
@@ -99,9 +101,26 @@ void sdx_dax_init(void);
 enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
 				    bool is_write);
 
+/*
+ * sdx_dax_set_statpage - count the faults of the mapping at @addr into
+ * @page (its mount's published statistics) from now on.
+ */
+void sdx_dax_set_statpage(void *addr, struct sdx_statpage *page);
+
+/*
+ * Statistics: the process's totals (sdx_dax_stat), and the counters of the
+ * mount whose mapping this thread is faulting on (sdx_dax_fault sets
+ * sdx_dax_fs_stat for the fault's duration; NULL otherwise), so what a
+ * fault does in mapping.c (installs, shrinks) counts for its mount too.
+ */
 extern struct sdx_dax_stats sdx_dax_stat;
+extern _Thread_local struct sdx_dax_stats *sdx_dax_fs_stat;
 extern struct sdx_dax_config sdx_dax_cfg;
-#define DAX_COUNT(field, n) \
-	__atomic_fetch_add(&sdx_dax_stat.field, (n), __ATOMIC_RELAXED)
+#define DAX_COUNT(field, n) do {					\
+		uint64_t n_ = (n);					\
+		sdx_stat_add(&sdx_dax_stat.field, n_);			\
+		if (sdx_dax_fs_stat)					\
+			sdx_stat_add(&sdx_dax_fs_stat->field, n_);	\
+	} while (0)
 
 #endif /* SDX_DAX_INT_H */

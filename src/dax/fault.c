@@ -30,6 +30,13 @@
  *   (2) A synchronous mapping's page is installed RW only after datasync
  *       returned 0 for the block mapping that iomap_begin reported.
  *   (3) errno is preserved across the handler.
+ *
+ * Counting: every counter goes to the process's totals (sdx_dax_stat) and,
+ * for a mapping of a mount that published a statistics page
+ * (lib/statpage.h), to that page too: sdx_dax_fault points the thread's
+ * sdx_dax_fs_stat at it for the fault's duration, so what the fault does
+ * in mapping.c counts as well.  A resolved fault's time (two vDSO clock
+ * reads, entry to return) goes to the page's latency figures.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,6 +45,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -48,6 +56,7 @@
 #define HUGE_PAGES 512u
 
 struct sdx_dax_stats sdx_dax_stat;
+_Thread_local struct sdx_dax_stats *sdx_dax_fs_stat;
 struct sdx_dax_config sdx_dax_cfg = {
 	.fault_around = 16,
 	.syncahead = 2u << 20,
@@ -420,8 +429,8 @@ static bool allows(uint8_t st, bool is_write)
 	return is_write ? st == PS_RW || st == PS_COW : st != PS_NONE;
 }
 
-enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
-				    bool is_write)
+static enum dax_fault_result resolve(struct dax_mapping *m, uint64_t pg,
+				     bool is_write)
 {
 	const struct sdx_dax_ops *ops = m->file.ops;
 	uint8_t st = page_state(m, pg);
@@ -463,6 +472,64 @@ enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
 	else
 		r = write_fault(m, pgoff, eof);
 	pthread_rwlock_unlock(lock);
+	return r;
+}
+
+void sdx_dax_set_statpage(void *addr, struct sdx_statpage *page)
+{
+	uint64_t pg;
+	struct dax_mapping *m = sdx_dax_lookup(addr, &pg);
+
+	if (m) {
+		__atomic_store_n(&m->page, page, __ATOMIC_RELAXED);
+		sdx_dax_put(m);
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A resolved fault's time into its mount's latency figures. */
+static void record_latency(struct sdx_fault_latency *lat, uint64_t ns)
+{
+	uint64_t max = __atomic_load_n(&lat->max_ns, __ATOMIC_RELAXED);
+
+	sdx_stat_add(&lat->count, 1);
+	sdx_stat_add(&lat->total_ns, ns);
+	while (ns > max &&
+	       !__atomic_compare_exchange_n(&lat->max_ns, &max, ns, true,
+					    __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+}
+
+/*
+ * sdx_dax_fault - the fault path, counted: into the process's totals, and
+ * for a mapping of a mount that published statistics, into its page too
+ * (with the time a resolved fault took: two vDSO clock reads).
+ */
+enum dax_fault_result sdx_dax_fault(struct dax_mapping *m, uint64_t pg,
+				    bool is_write)
+{
+	struct sdx_statpage *page = __atomic_load_n(&m->page,
+						    __ATOMIC_RELAXED);
+	struct sdx_dax_stats *outer = sdx_dax_fs_stat;
+	enum dax_fault_result r;
+	uint64_t t0;
+
+	if (!page)
+		return resolve(m, pg, is_write);
+	sdx_dax_fs_stat = &page->dax;
+	t0 = now_ns();
+	r = resolve(m, pg, is_write);
+	if (r == DAX_FAULT_DONE)
+		record_latency(&page->latency, now_ns() - t0);
+	sdx_dax_fs_stat = outer;
 	return r;
 }
 

@@ -299,10 +299,31 @@ static void free_blocks(struct sdx_journal *j)
 
 static void journal_free(struct sdx_journal *j)
 {
+	sdx_statpage_unpublish(j->page);
 	free_blocks(j);
 	free(j->ext);
 	pthread_cond_destroy(&j->commit_done);
 	free(j);
+}
+
+/*
+ * The mount's statistics page (lib/statpage.h): the journal's life is the
+ * mount's (the file system opens it right after the device and closes it
+ * at unmount), so the journal publishes it and its counters live there.
+ * Not for a simulated device: its crash points end the process by design,
+ * each would leave a stale page.  Failing to publish keeps the counters
+ * private; it never fails the mount.
+ */
+static void publish(struct sdx_journal *j)
+{
+	unsigned mode = (j->opts.readonly ? SDX_STATPAGE_RDONLY : 0) |
+			(j->direct ? SDX_STATPAGE_NO_JOURNAL : 0);
+
+	j->stats = &j->own_stats;
+	if (!j->dev->crash &&
+	    sdx_statpage_publish(j->dev->fd, j->dev->path, mode,
+				 &j->page) == 0)
+		j->stats = &j->page->journal;
 }
 
 /**
@@ -332,6 +353,7 @@ int sdx_journal_open(struct sdx_dev *dev, const struct sdx_jextent *ext,
 	j->dev = dev;
 	j->opts = *opts;
 	j->direct = opts->no_journal;
+	publish(j);
 	if (j->opts.commit_interval_ms == 0)
 		j->opts.commit_interval_ms = SDX_JOURNAL_DEFAULT_INTERVAL_MS;
 	pthread_cond_init(&j->commit_done, NULL);
@@ -345,6 +367,7 @@ int sdx_journal_open(struct sdx_dev *dev, const struct sdx_jextent *ext,
 		err = sdx_jsb_load(j, ext, nr_ext);
 		if (err)
 			goto out_free;
+		j->stats->log_blocks = sdx_jlog_len(j);
 		err = sdx_jrecover(j);
 		if (err)
 			goto out_free;
@@ -603,7 +626,7 @@ static int direct_commit(struct sdx_journal *j)
 		return 0;
 	j->committed_tid = j->running.tid++;
 	j->running.nr_dirty = 0;
-	j->stats.commits++;
+	j->stats->commits++;
 	return 0;
 }
 
@@ -640,5 +663,5 @@ sdx_tid_t sdx_journal_running_tid(const struct sdx_journal *j)
 void sdx_journal_get_stats(const struct sdx_journal *j,
 			   struct sdx_journal_stats *st)
 {
-	*st = j->stats;
+	*st = *j->stats;
 }

@@ -50,6 +50,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/statpage.h"
+
 struct sdx_dev;
 struct sdx_journal;
 struct sdx_handle;
@@ -75,21 +77,18 @@ struct sdx_journal_opts {
 	bool is_64bit;			/* ext4 64bit: jbd2 64bit tags */
 };
 
-struct sdx_journal_stats {
-	uint64_t commits;		/* commit records written */
-	uint64_t commit_blocks;		/* metadata blocks committed */
-	uint64_t checkpoints;
-	uint64_t replayed_transactions;
-	uint64_t replayed_blocks;
-	uint64_t revoked_blocks;	/* revoke records written, and logged
-					   blocks a revoke kept from replay */
-};
+/* struct sdx_journal_stats is in lib/statpage.h: the journal's counters
+ * live in its mount's published statistics page (or in the journal when
+ * none could be published). */
 
 /*
  * sdx_journal_open - load the journal of a file system
  * @ext/@nr_ext: the journal inode's block map (ignored with no_journal)
  * Validates the jbd2 superblock (v2; 64bit, csum v3 supported) and recovers
  * (replays committed transactions; in memory only when readonly).
+ * Publishes the mount's statistics page for the device (lib/statpage.h;
+ * removed at close) unless the device is simulated or a live page of it
+ * exists; the journal's counters live there.
  * Return: 0, or -errno with a sentence (-EUCLEAN corrupt, -EOPNOTSUPP for an
  *         unsupported jbd2 feature, named).
  */

@@ -63,7 +63,7 @@ void sdx_jwrite_home(struct sdx_journal *j)
 		sdx_jblock_release(j, jb);
 	}
 	j->checkpoint.n = 0;
-	j->stats.checkpoints++;
+	j->stats->checkpoints++;
 }
 
 /**
@@ -78,7 +78,7 @@ void sdx_jcheckpoint(struct sdx_journal *j)
 	sdx_jwrite_home(j);
 	if (j->opts.readonly || j->head == j->tail)
 		return;
-	j->log_used = 0;
+	sdx_jset_log_used(j, 0);
 	j->tail = j->head;
 	j->tail_tid = j->running.tid;
 	sdx_jsb_write_tail(j, j->tail, j->tail_tid);
@@ -95,7 +95,7 @@ void sdx_jreset_log(struct sdx_journal *j, sdx_tid_t next_tid)
 {
 	j->head = j->tail = j->first;
 	j->tail_tid = next_tid;
-	j->log_used = 0;
+	sdx_jset_log_used(j, 0);
 	j->running.tid = next_tid;
 	j->committed_tid = next_tid - 1;
 	sdx_jsb_write_tail(j, 0, next_tid);

@@ -126,7 +126,7 @@ int sdx_jcommit_start(struct sdx_journal *j)
 	c->log_start = j->head;
 	for (uint64_t i = 0; i < need; i++)
 		j->head = sdx_jlog_next(j, j->head);
-	j->log_used += (uint32_t)need;
+	sdx_jset_log_used(j, j->log_used + (uint32_t)need);
 	j->commit_in_flight = true;
 	return 1;
 }
@@ -273,9 +273,9 @@ void sdx_jcommit_finish(struct sdx_journal *j)
 		sdx_jblock_release(j, jb);
 	}
 	j->committed_tid = c->tid;
-	j->stats.commits++;
-	j->stats.commit_blocks += c->blocks.n;
-	j->stats.revoked_blocks += c->revokes.n;
+	j->stats->commits++;
+	j->stats->commit_blocks += c->blocks.n;
+	j->stats->revoked_blocks += c->revokes.n;
 	sdx_jvec_free(&c->blocks);
 	sdx_jvec_free(&c->revokes);
 	memset(c, 0, sizeof(*c));

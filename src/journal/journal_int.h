@@ -29,6 +29,8 @@
  *       written, and no checkpoint runs until it is finished.
  *   (4) Only the committing transaction's writer touches jb->committing
  *       without the owner lock, and only to read it.
+ *   (5) Counters change only through j->stats (another process may be
+ *       reading them: the published page).
  */
 #ifndef SDX_JOURNAL_INT_H
 #define SDX_JOURNAL_INT_H
@@ -112,8 +114,19 @@ struct sdx_journal {
 	bool stopping;
 	pthread_cond_t commit_done;	/* waited on with opts.owner_lock */
 
-	struct sdx_journal_stats stats;
+	/* counters: in the mount's published page (lib/statpage.h), or in
+	 * own_stats when none could be published */
+	struct sdx_journal_stats *stats;
+	struct sdx_journal_stats own_stats;
+	struct sdx_statpage *page;
 };
+
+/* log_used, and its published gauge (invariant 2). */
+static inline void sdx_jset_log_used(struct sdx_journal *j, uint32_t used)
+{
+	j->log_used = used;
+	j->stats->log_used = used;
+}
 
 /* journal.c */
 struct sdx_jblock *sdx_jblock_find(struct sdx_journal *j, uint64_t block);

@@ -174,7 +174,7 @@ static int replay_block(struct sdx_journal *j, uint64_t block,
 	memcpy(jb->checkpoint, data, SDX_PAGE_SIZE);
 	if (flags & JBD2_FLAG_ESCAPE)
 		jbd2_put32(jb->checkpoint, JBD2_MAGIC_NUMBER);
-	j->stats.replayed_blocks++;
+	j->stats->replayed_blocks++;
 	return 0;
 }
 
@@ -211,7 +211,7 @@ static int do_descriptor(struct sdx_journal *j, struct recovery *rs,
 			uint64_t block = tag_block(j, tag);
 
 			if (is_revoked(rs, block, tid)) {
-				j->stats.revoked_blocks++;
+				j->stats->revoked_blocks++;
 			} else {
 				err = replay_block(j, block, data, flags, tid);
 				if (err)
@@ -297,7 +297,7 @@ static int do_pass(struct sdx_journal *j, struct recovery *rs, enum pass pass)
 				rs->end_pos = pos;
 			}
 			if (pass == PASS_REPLAY)
-				j->stats.replayed_transactions++;
+				j->stats->replayed_transactions++;
 			break;
 		default:
 			err = END_OF_LOG;
@@ -348,8 +348,8 @@ int sdx_jrecover(struct sdx_journal *j)
 	j->tail = rs.start;
 	j->tail_tid = sequence;
 	j->head = rs.end_pos;
-	j->log_used = rs.end_pos >= rs.start ? rs.end_pos - rs.start
-		      : sdx_jlog_len(j) - (rs.start - rs.end_pos);
+	sdx_jset_log_used(j, rs.end_pos >= rs.start ? rs.end_pos - rs.start
+			  : sdx_jlog_len(j) - (rs.start - rs.end_pos));
 	j->running.tid = rs.end_tid + 1;
 	if (j->opts.readonly)
 		return 0;
