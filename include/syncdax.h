@@ -117,8 +117,16 @@ int sdx_msync(void *addr, size_t len, int flags);
 /* Fault in [addr, addr+len) of a syncdax mapping (for writing if @write). */
 int sdx_prefault(void *addr, size_t len, int write);
 
-/* Move a file's blocks into one contiguous run, also while it is mapped. */
-int sdx_defrag(struct sdx_fs *fs, int fd);
+/*
+ * Move a file's blocks into one contiguous run, also while it is mapped.
+ * @progress (NULL: none) is called with the blocks done of the total as
+ * the move goes on, the last time with done == total; it runs without the
+ * library's locks but must leave this file alone (its mappings fault only
+ * after sdx_defrag returns).
+ */
+int sdx_defrag(struct sdx_fs *fs, int fd,
+	       void (*progress)(uint64_t done, uint64_t total, void *arg),
+	       void *arg);
 
 void sdx_flush(const void *addr, size_t len);   /* start write-back */
 void sdx_drain(void);                           /* wait for flushed lines */

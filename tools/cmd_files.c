@@ -382,6 +382,12 @@ int cli_chattr(int argc, char **argv)
 	return close_target(&t, status);
 }
 
+static void defrag_progress(uint64_t done, uint64_t total, void *arg)
+{
+	(void)arg;
+	cli_progress("defrag", done, total, "blocks");
+}
+
 static int defrag_op(struct target *t)
 {
 	int fd = sdx_open(t->fs, t->path, O_RDWR, 0);
@@ -389,7 +395,7 @@ static int defrag_op(struct target *t)
 
 	if (fd < 0)
 		return fail_path(t);
-	if (sdx_defrag(t->fs, fd) < 0)
+	if (sdx_defrag(t->fs, fd, defrag_progress, NULL) < 0)
 		status = fail_path(t);
 	sdx_close(t->fs, fd);
 	return status;

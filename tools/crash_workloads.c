@@ -239,7 +239,7 @@ static int fd_op(struct crash_run *r, const struct op *op)
 			ret = call_failed(r, "sdx_setflags");
 		break;
 	case OP_DEFRAG:
-		if (sdx_defrag(r->fs, fd) < 0)
+		if (sdx_defrag(r->fs, fd, NULL, NULL) < 0)
 			ret = call_failed(r, "sdx_defrag");
 		break;
 	default:

@@ -153,6 +153,27 @@ int sdx_file_sync(struct sdx_inode *inode, bool is_datasync);
 int sdx_file_write_locked(struct sdx_handle *h, struct sdx_inode *inode,
 			  const void *buf, size_t n, uint64_t off);
 
+/* ---- move.c: a file's blocks into one contiguous run (defrag) ---- */
+
+/* Progress of a long operation: @done of @total units so far. */
+typedef void sdx_progress_fn(uint64_t done, uint64_t total, void *arg);
+
+/**
+ * sdx_file_move_blocks - move the blocks of [0, N) of @inode (N: its last
+ * mapped block + 1) into one contiguous free run, one transaction per
+ * piece; holes and unwritten blocks in [0, N) become written zeroes
+ * @progress: if not NULL, called without fs->lock with the blocks done of
+ *            N: 0 of N first, after every piece, N of N at the end; only
+ *            N of N when the file is one run already (0 of 0 if empty)
+ *
+ * Context: no lock held; the caller holds @inode's invalidate_lock
+ * exclusive and has unmapped its pages from every mapping.
+ * Return: 0, -ENOSPC (no free run of N blocks; nothing moved), -EUCLEAN,
+ *         -EIO.
+ */
+int sdx_file_move_blocks(struct sdx_inode *inode, sdx_progress_fn *progress,
+			 void *arg);
+
 /* ---- orphan.c: the orphan list (s_last_orphan, chained by i_dtime) ---- */
 
 /* Put @inode on / take it off the list.  Context: lock, handle open. */

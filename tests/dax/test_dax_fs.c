@@ -727,10 +727,31 @@ static int extent_count(const char *path)
 	return n;
 }
 
+/* What sdx_defrag reported through its progress callback. */
+struct progress_log {
+	unsigned calls;
+	uint64_t done, total;
+	bool is_increasing;		/* done grew, total stayed */
+};
+
+static void log_progress(uint64_t done, uint64_t total, void *arg)
+{
+	struct progress_log *pl = arg;
+
+	if (pl->calls && (done <= pl->done || total != pl->total))
+		pl->is_increasing = false;
+	pl->calls++;
+	pl->done = done;
+	pl->total = total;
+}
+
+/* Defrag moves the pieces under a live mapping, reports its progress
+ * (increasing, ending at done == total), and a second one moves nothing. */
 static void test_defrag_under_live_mapping_keeps_contents(void **state)
 {
 	enum { PAGES = 256 };
 	uint8_t *want = malloc(PAGES * PS), *got = malloc(PAGES * PS), *p;
+	struct progress_log pl = { .is_increasing = true };
 	struct watcher w;
 	struct sdx_fs *fs;
 	pthread_t t;
@@ -757,7 +778,7 @@ static void test_defrag_under_live_mapping_keeps_contents(void **state)
 	assert_int_equal(pthread_create(&t, NULL, watch, &w), 0);
 	while (__atomic_load_n(&w.reads, __ATOMIC_RELAXED) == 0)
 		sched_yield();
-	if (sdx_defrag(fs, fa))
+	if (sdx_defrag(fs, fa, log_progress, &pl))
 		fail_msg("defrag: %s", sdx_strerror_detail());
 	__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
@@ -767,6 +788,18 @@ static void test_defrag_under_live_mapping_keeps_contents(void **state)
 	want[5 * PS] = 0x42;
 	assert_int_equal(sdx_pread(fs, fa, got, PAGES * PS, 0), PAGES * PS);
 	assert_memory_equal(got, want, PAGES * PS);
+	if (pl.calls < 3 || !pl.is_increasing || pl.done != PAGES ||
+	    pl.total != PAGES)
+		fail_msg("progress: %u calls, %s, last %llu of %llu; expected "
+			 "increasing, ending at %u of %u", pl.calls,
+			 pl.is_increasing ? "increasing" : "not increasing",
+			 (unsigned long long)pl.done,
+			 (unsigned long long)pl.total, PAGES, PAGES);
+	pl = (struct progress_log){ .is_increasing = true };
+	assert_int_equal(sdx_defrag(fs, fa, log_progress, &pl), 0);
+	assert_int_equal(pl.calls, 1);		/* one run already */
+	assert_int_equal(pl.done, PAGES);
+	assert_int_equal(pl.total, PAGES);
 	assert_int_equal(sdx_munmap(p, PAGES * PS), 0);
 	assert_int_equal(sdx_close(fs, fa), 0);
 	assert_int_equal(sdx_close(fs, fb), 0);
@@ -900,7 +933,7 @@ static void *mix_remap(void *arg)
 		if (sdx_fallocate(x->fs, x->fd, FALLOC_FL_PUNCH_HOLE |
 				  FALLOC_FL_KEEP_SIZE, (off_t)pg * PS,
 				  8 * PS) ||
-		    (i % 16 == 0 && sdx_defrag(x->fs, x->fd)) ||
+		    (i % 16 == 0 && sdx_defrag(x->fs, x->fd, NULL, NULL)) ||
 		    (i % 8 == 0 && sdx_msync(x->map, MIX_PAGES * PS, MS_SYNC)))
 			x->err = errno;
 	}
