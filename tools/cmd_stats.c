@@ -94,6 +94,7 @@ static void print_totals(const struct sdx_statpage *pg)
 		       (double)lat->max_ns / 1e3, lat->count);
 	else
 		printf("(no fault yet)\n");
+	printf("  %-32s %14" PRIu64 "\n", "live mappings", pg->mappings);
 	printf("\njournal\n");
 	for (const struct row *r = journal_rows; r->label; r++)
 		printf("  %-32s %14" PRIu64 "\n", r->label, field(pg, r->off));
@@ -129,6 +130,11 @@ static void print_delta(const struct sdx_statpage *a,
 		printf("  %-7s %-32s avg %.2f us\n", "fault", "latency",
 		       (double)(b->latency.total_ns - a->latency.total_ns) /
 		       (double)dn / 1e3);
+	if (b->mappings != a->mappings) {
+		printf("  %-7s %-32s %12" PRIu64 " now\n", "fault",
+		       "live mappings", b->mappings);
+		any = true;
+	}
 	if (!any)
 		printf("  (no change)\n");
 }

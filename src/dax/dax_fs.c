@@ -7,9 +7,11 @@
  * collapse/insert, defrag) unmap their pages from every mapping first,
  * and the writeback hook so fsync flushes non-synchronous mappings.
  * A mapping's faults count into its mount's published statistics page
- * (lib/statpage.h), those of MAP_POPULATE included.
+ * (lib/statpage.h), those of MAP_POPULATE included, and the page counts
+ * the mount's live mappings.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -53,8 +55,81 @@ static bool fs_is_sync(void *host)
 	return sdx_inode_is_sync(host);
 }
 
+/*
+ * Live mappings per mount.  A mapping holds its inode from sdx_mmap to
+ * its munmap (ops->put), and an inode belongs to one mount, so a table of
+ * mapped inodes (of mounts with a page) -> (page, mappings) tells fs_put
+ * which page to count down.  Invariant: an inode is in the table iff it
+ * has live mappings of a mount with a page; its n is how many.
+ */
+struct mapped_inode {
+	void *host;
+	struct sdx_statpage *page;
+	uint64_t n;
+	struct mapped_inode *next;
+};
+
+#define MAPPED_BUCKETS 256u
+static struct mapped_inode *mapped[MAPPED_BUCKETS];
+static pthread_mutex_t mapped_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct mapped_inode **mapped_slot(const void *host)
+{
+	struct mapped_inode **pp = &mapped[((uintptr_t)host >> 6) %
+					   MAPPED_BUCKETS];
+
+	while (*pp && (*pp)->host != host)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* A mapping of @host is about to be made: count it.  0 or -ENOMEM. */
+static int mapping_made(void *host, struct sdx_statpage *page)
+{
+	struct mapped_inode **pp, *mi;
+	int err = 0;
+
+	pthread_mutex_lock(&mapped_lock);
+	pp = mapped_slot(host);
+	mi = *pp;
+	if (!mi) {
+		mi = calloc(1, sizeof(*mi));
+		if (!mi) {
+			err = sdx_err(-ENOMEM, "mmap: no memory");
+			goto out_unlock;
+		}
+		mi->host = host;
+		mi->page = page;
+		*pp = mi;
+	}
+	mi->n++;
+	sdx_stat_add(&page->mappings, 1);
+out_unlock:
+	pthread_mutex_unlock(&mapped_lock);
+	return err;
+}
+
+/* A mapping of @host is gone (or was not made after all). */
+static void mapping_gone(void *host)
+{
+	struct mapped_inode **pp, *mi;
+
+	pthread_mutex_lock(&mapped_lock);
+	pp = mapped_slot(host);
+	mi = *pp;
+	if (mi) {
+		__atomic_fetch_sub(&mi->page->mappings, 1, __ATOMIC_RELAXED);
+		if (--mi->n == 0) {
+			*pp = mi->next;
+			free(mi);
+		}
+	}
+	pthread_mutex_unlock(&mapped_lock);
+}
+
 static void fs_put(void *host)
 {
+	mapping_gone(host);
 	sdx_inode_put(host);
 }
 
@@ -119,15 +194,24 @@ void *sdx_mmap(struct sdx_fs *fs, void *addr, size_t len, int prot,
 	sdx_fs_set_invalidate(fs, invalidate_inode);
 	sdx_fs_set_writeback(fs, writeback_inode);
 	page = sdx_statpage_find(file.dev->fd);
+	if (page) {
+		err = mapping_made(file.host, page);
+		if (err)
+			goto out_put;
+	}
 	sdx_dax_fs_stat = page ? &page->dax : NULL;	/* MAP_POPULATE */
 	err = sdx_dax_mmap(&file, addr, len, prot, flags, (uint64_t)off, &out);
 	sdx_dax_fs_stat = NULL;
-	if (!err && page)
+	if (err)
+		goto out_gone;
+	if (page)
 		sdx_dax_set_statpage(out, page);
-	if (err) {
-		sdx_inode_put(file.host);
-		errno = -err;
-		return MAP_FAILED;
-	}
 	return out;
+out_gone:
+	if (page)
+		mapping_gone(file.host);
+out_put:
+	sdx_inode_put(file.host);
+	errno = -err;
+	return MAP_FAILED;
 }

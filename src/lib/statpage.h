@@ -103,6 +103,8 @@ struct sdx_statpage {
 	char device[SDX_STATPAGE_DEVICE_MAX];	/* as mounted, NUL-ended */
 	struct sdx_dax_stats dax;	/* this mount's mappings' faults */
 	struct sdx_fault_latency latency;
+	uint64_t mappings;		/* live mappings (sdx_mmap, not yet
+					   unmapped) */
 	struct sdx_journal_stats journal;
 };
 

@@ -63,6 +63,46 @@ static void write_faults(struct sdx_fs *fs, const char *name, unsigned pages)
 	assert_int_equal(sdx_close(fs, fd), 0);
 }
 
+/* The live mappings the page of @dev counts. */
+static uint64_t live_mappings(const char *dev)
+{
+	struct sdx_statpage pg;
+
+	assert_int_equal(sdx_statpage_read(dev, &pg), 0);
+	return pg.mappings;
+}
+
+static void test_page_counts_live_mappings(void **state)
+{
+	const char *dev = tu_path("maps");
+	void *m1, *m2, *m3;
+	struct sdx_fs *fs;
+	int fd;
+
+	(void)state;
+	tu_mkfs(dev, DEV_SIZE);
+	fs = tu_mount(dev, 0);
+	fd = sdx_open(fs, "/m", O_RDWR | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_ftruncate(fs, fd, PAGES * PS), 0);
+	assert_int_equal(live_mappings(dev), 0);
+	m1 = sdx_mmap(fs, NULL, PAGES * PS, PROT_READ, MAP_SHARED, fd, 0);
+	m2 = sdx_mmap(fs, NULL, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	assert_true(m1 != MAP_FAILED && m2 != MAP_FAILED);
+	assert_int_equal(live_mappings(dev), 2);
+	/* A refused mapping is not counted. */
+	m3 = sdx_mmap(fs, NULL, PS, PROT_READ, MAP_SHARED, fd, 1);
+	assert_true(m3 == MAP_FAILED);
+	assert_int_equal(live_mappings(dev), 2);
+	assert_int_equal(sdx_munmap(m1, PAGES * PS), 0);
+	assert_int_equal(live_mappings(dev), 1);
+	assert_int_equal(sdx_munmap(m2, PS), 0);
+	assert_int_equal(live_mappings(dev), 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	unlink(dev);
+}
+
 static void page_name(const char *device, char *buf, size_t n)
 {
 	struct stat st;
@@ -333,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_published_figures_are_the_live_counters),
 		cmocka_unit_test(test_each_mount_has_its_own_page),
 		cmocka_unit_test(test_populate_counts_for_its_mount),
+		cmocka_unit_test(test_page_counts_live_mappings),
 		cmocka_unit_test(test_unmount_removes_the_page),
 		cmocka_unit_test(test_second_mount_keeps_the_first_page),
 		cmocka_unit_test(test_killed_owner_reads_as_not_mounted),
