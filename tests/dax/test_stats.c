@@ -45,15 +45,23 @@ static void one_page_per_fault(struct sdx_dax_config *saved)
 	assert_int_equal(sdx_dax_set_config(&cfg), 0);
 }
 
+/* A new sparse file of @pages pages, open read-write. */
+static int sparse_file(struct sdx_fs *fs, const char *name, unsigned pages)
+{
+	int fd = sdx_open(fs, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_ftruncate(fs, fd, (off_t)pages * PS), 0);
+	return fd;
+}
+
 /* Store into each of @pages pages of a new sparse file through a MAP_SYNC
  * mapping: one write fault and one commit (a hole each) per page. */
 static void write_faults(struct sdx_fs *fs, const char *name, unsigned pages)
 {
-	int fd = sdx_open(fs, name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	int fd = sparse_file(fs, name, pages);
 	volatile uint8_t *map;
 
-	assert_true(fd >= 0);
-	assert_int_equal(sdx_ftruncate(fs, fd, (off_t)pages * PS), 0);
 	map = sdx_mmap(fs, NULL, (size_t)pages * PS, PROT_READ | PROT_WRITE,
 		       MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
 	assert_true(map != MAP_FAILED);
@@ -82,9 +90,7 @@ static void test_page_counts_live_mappings(void **state)
 	(void)state;
 	tu_mkfs(dev, DEV_SIZE);
 	fs = tu_mount(dev, 0);
-	fd = sdx_open(fs, "/m", O_RDWR | O_CREAT, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(sdx_ftruncate(fs, fd, PAGES * PS), 0);
+	fd = sparse_file(fs, "/m", PAGES);
 	assert_int_equal(live_mappings(dev), 0);
 	m1 = sdx_mmap(fs, NULL, PAGES * PS, PROT_READ, MAP_SHARED, fd, 0);
 	m2 = sdx_mmap(fs, NULL, PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
@@ -200,9 +206,7 @@ static void test_populate_counts_for_its_mount(void **state)
 	(void)state;
 	tu_mkfs(dev, DEV_SIZE);
 	fs = tu_mount(dev, 0);
-	fd = sdx_open(fs, "/p", O_RDWR | O_CREAT, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(sdx_ftruncate(fs, fd, PAGES * PS), 0);
+	fd = sparse_file(fs, "/p", PAGES);
 	map = sdx_mmap(fs, NULL, PAGES * PS, PROT_READ, MAP_SHARED |
 		       MAP_POPULATE, fd, 0);
 	assert_true(map != MAP_FAILED);
