@@ -808,6 +808,100 @@ static void test_shift_larger_than_a_transaction_goes_in_steps(void **st)
 	unlink(img);
 }
 
+/* ---- shifts in steps ---- */
+
+/* Reopen @img and take the inode @ino into c->inode. */
+static void reopen(struct ctx *c, const char *img, uint32_t ino)
+{
+	begin(c, img);
+	assert_int_equal(sdx_iget(c->fs, ino, &c->inode), 0);
+}
+
+/* Close, and e2fsck must call the image clean. */
+static void close_clean(struct ctx *c, const char *img, const char *when)
+{
+	end(c);
+	if (!tu_fsck_clean(img))
+		fail_msg("e2fsck -fn not clean %s", when);
+}
+
+/*
+ * Collapse and insert done as file.c does when a tree does not fit one
+ * transaction: punch (or grow i_size), then sdx_extent_shift two leaves
+ * at a time, resuming where the last call stopped.  After every step the
+ * image is e2fsck clean and the map is: the extents moved so far at their
+ * new place, the rest at their old one; after the last, the shifted map.
+ */
+static void test_shift_steps_are_clean_after_every_step(void **st)
+{
+	const char *img = tu_path("extent-steps.img");
+	uint64_t *model = calloc(NLBLK, sizeof(*model));
+	uint64_t *want = calloc(NLBLK, sizeof(*want));
+	uint64_t cur, stop, lim, end_blk = 3000;
+	unsigned steps = 0;
+	uint32_t ino;
+	struct ctx c;
+
+	(void)st;
+	tu_mkfs(img, 64u << 20);
+	begin(&c, img);
+	ino = new_file(&c);
+	for (uint64_t i = end_blk / 2; i-- > 0;)	/* ~9 half-full leaves */
+		map_one(&c, model, 2 * i + 1);
+	set_size_and_link(&c, img, end_blk * SDX_BLOCK_SIZE, "steps");
+
+	/* COLLAPSE_RANGE of blocks [100, 104) */
+	reopen(&c, img, ino);
+	assert_int_equal(sdx_extent_remove(c.h, c.inode, 100, 4), 0);
+	memset(model + 100, 0, 4 * sizeof(*model));
+	close_clean(&c, img, "after the punch");
+	for (cur = 104; cur != SDX_MAX_FILE_BLOCKS; cur = stop, steps++) {
+		reopen(&c, img, ino);
+		if (sdx_extent_shift(c.h, c.inode, cur, SDX_MAX_FILE_BLOCKS, 4,
+				     true, 2, &stop))
+			fail_msg("shift from %llu: %s", (unsigned long long)cur,
+				 sdx_strerror_detail());
+		assert_true(stop > cur);
+		lim = stop < NLBLK ? stop : NLBLK;
+		memcpy(want, model, NLBLK * sizeof(*want));
+		for (uint64_t l = 104; l < lim; l++)
+			want[l - 4] = model[l];
+		for (uint64_t l = lim - 4; l < lim; l++)
+			want[l] = 0;
+		check_model(c.inode, want);
+		close_clean(&c, img, "after a collapse step");
+	}
+	assert_true(steps >= 3);
+	memcpy(model, want, NLBLK * sizeof(*model));
+	end_blk -= 4;
+
+	/* INSERT_RANGE of 6 blocks at block 57 */
+	reopen(&c, img, ino);
+	sdx_inode_set_size(c.inode, (end_blk + 6) * SDX_BLOCK_SIZE);
+	assert_int_equal(sdx_inode_mark_dirty(c.h, c.inode), 0);
+	close_clean(&c, img, "after i_size grew");
+	steps = 0;
+	for (cur = SDX_MAX_FILE_BLOCKS; cur != 57; cur = stop, steps++) {
+		reopen(&c, img, ino);
+		if (sdx_extent_shift(c.h, c.inode, 57, cur, 6, false, 2,
+				     &stop))
+			fail_msg("shift up to %llu: %s", (unsigned long long)cur,
+				 sdx_strerror_detail());
+		assert_true(stop < cur);
+		memcpy(want, model, NLBLK * sizeof(*want));
+		memmove(want + stop + 6, model + stop, (end_blk - stop) *
+			sizeof(*want));
+		for (uint64_t l = stop; l < stop + 6; l++)
+			want[l] = 0;
+		check_model(c.inode, want);
+		close_clean(&c, img, "after an insert step");
+	}
+	assert_true(steps >= 3);
+	free(model);
+	free(want);
+	unlink(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -823,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_crash_at_any_drain_leaves_a_valid_tree),
 		cmocka_unit_test(
 			test_shift_larger_than_a_transaction_goes_in_steps),
+		cmocka_unit_test(test_shift_steps_are_clean_after_every_step),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
