@@ -458,6 +458,8 @@ int sdx_extent_map(struct sdx_inode *inode, uint64_t lblk, uint64_t *pblk,
  * Merges with neighbours where possible, splits nodes and grows the root
  * as needed (tree blocks allocated near @pblk), adds @len to i_blocks,
  * marks the inode dirty.  The range must be a hole: -EEXIST otherwise.
+ * Like every change below, it ends by pulling a tree whose entries fit
+ * in the inode back into it (freeing that tree block).
  * Context: lock, handle open.
  * Return: 0, -ENOSPC (for a tree block; nothing changed), -EUCLEAN, -EEXIST.
  */
