@@ -1,31 +1,55 @@
 #!/bin/sh
-# build-guest.sh - the benchmark guest: a Debian kernel and an initramfs.
+# build-guest.sh - a QEMU guest kit: a Debian kernel and an initramfs.
+# Used by the kernel benchmark (run.sh) and the kernel interop test
+# (tests/interop/test_kernel.sh), each with its own WORKDIR and init.
 #
-#   sh bench/kernel/build-guest.sh WORKDIR BENCH_BINARY...
+#   sh bench/kernel/build-guest.sh [-i INIT] [-p PACKAGES] [-t TOOLS]
+#                                  [-m MODULES] WORKDIR [FILE...]
 #
-# Owns WORKDIR (under build/, never committed):
-#   debs/     the packages, fetched once with `apt-get download`
+#   -i INIT      the guest's /init (default: bench/kernel/init)
+#   -p PACKAGES  Debian packages besides the kernel and busybox-static
+#                (default: the benchmark's e2fsprogs and ndctl with its
+#                libraries)
+#   -t TOOLS     programs of those packages to put in the initramfs, each
+#                PATH or PATH=DEST relative to / (default: mkfs.ext4, ndctl)
+#   -m MODULES   kernel modules to load, by name; their dependencies are
+#                added (default: the NVDIMM and ext4 modules)
+#   FILE...      copied into /payload of the guest (the benchmark binaries)
+#
+# Owns WORKDIR (under the build directory, never committed):
+#   debs/     the packages, each fetched once with `apt-get download`
 #   pkgs/     their contents (dpkg-deb -x; the kernel is never installed),
 #             only while this script runs: it holds directories named *.d
 #             (etc/ndctl.conf.d) that the Makefile's "-include" of every
 #             *.d under the build directory would take for dependency files
-#   root/     the initramfs tree: busybox, mkfs.ext4 and ndctl with the
-#             shared libraries ldd finds for them, the kernel modules the
-#             NVDIMM and ext4-DAX need (in modules.dep order), /init
-#             (bench/kernel/init) and the static benchmark binaries
+#   root/     the initramfs tree: busybox, the TOOLS with the shared
+#             libraries ldd finds for them, the MODULES (in modules.dep
+#             order, listed in /lib/modules/order), /init and /payload
 #   vmlinuz, initrd.gz
 #
 # Only the packages named here are downloaded; libraries they need that
 # are not among them come from the host (both are Debian 12), found by ldd.
 set -eu
 
-W=$1
-shift
 HERE=$(cd "$(dirname "$0")" && pwd)
-PKGS="busybox-static e2fsprogs ndctl libndctl6 libdaxctl1 libcxl1
+INIT=$HERE/init
+PKGS="e2fsprogs ndctl libndctl6 libdaxctl1 libcxl1
       libiniparser1 libjson-c5 libkeyutils1 libtraceevent1 libtracefs1"
+TOOLS="sbin/mke2fs=sbin/mkfs.ext4 usr/bin/ndctl"
 # ext4 -o dax on an ACPI NFIT NVDIMM; crc32c for metadata_csum.
 MODULES="nfit nd_pmem nd_btt ext4 crc32c_generic"
+while getopts i:p:t:m: opt; do
+	case $opt in
+	i) INIT=$OPTARG ;;
+	p) PKGS=$OPTARG ;;
+	t) TOOLS=$OPTARG ;;
+	m) MODULES=$OPTARG ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+W=$1
+shift
 
 mkdir -p "$W/debs"
 W=$(cd "$W" && pwd)
@@ -48,11 +72,20 @@ if [ -z "$KPKG" ]; then
 	     "run apt-get update" >&2
 	exit 1
 fi
-if ! ls "$W/debs/$KPKG"_*.deb >/dev/null 2>&1; then
-	echo "build-guest: downloading $KPKG and the guest tools"
-	(cd "$W/debs" && apt-get download -q $KPKG $PKGS 2>&1 |
+fetch=
+for p in $KPKG busybox-static $PKGS; do
+	ls "$W/debs/${p}_"*.deb >/dev/null 2>&1 || fetch="$fetch $p"
+done
+if [ -n "$fetch" ]; then
+	echo "build-guest: downloading$fetch"
+	(cd "$W/debs" && apt-get download -q $fetch 2>&1 |
 	 grep -v '^W: Download is performed unsandboxed' || true)
-	ls "$W/debs/$KPKG"_*.deb >/dev/null
+	for p in $fetch; do
+		ls "$W/debs/${p}_"*.deb >/dev/null 2>&1 || {
+			echo "build-guest: could not download $p" >&2
+			exit 1
+		}
+	done
 fi
 mkdir -p "$W/pkgs"
 for d in "$W"/debs/*.deb; do
@@ -67,15 +100,19 @@ cp "$W/pkgs/boot/vmlinuz-$KVER" "$W/vmlinuz"
 R=$W/root
 rm -rf "$R"
 mkdir -p "$R/bin" "$R/sbin" "$R/usr/bin" "$R/etc" "$R/proc" "$R/sys" \
-	 "$R/dev" "$R/mnt" "$R/tmp" "$R/bench" "$R/lib/modules"
+	 "$R/dev" "$R/mnt" "$R/tmp" "$R/payload" "$R/lib/modules"
 cp "$W/pkgs/bin/busybox" "$R/bin/busybox"
-cp "$W/pkgs/sbin/mke2fs" "$R/sbin/mkfs.ext4"
-cp "$W/pkgs/usr/bin/ndctl" "$R/usr/bin/ndctl"
-cp "$W/pkgs/etc/mke2fs.conf" "$R/etc/mke2fs.conf"
+[ -e "$W/pkgs/etc/mke2fs.conf" ] && cp "$W/pkgs/etc/mke2fs.conf" "$R/etc/"
 
-# Shared libraries: those of the extracted packages first, then the host's.
+# Each tool with its shared libraries: those of the extracted packages
+# first, then the host's.
 LIBPATH=$W/pkgs/lib/x86_64-linux-gnu:$W/pkgs/usr/lib/x86_64-linux-gnu
-for bin in "$R/sbin/mkfs.ext4" "$R/usr/bin/ndctl"; do
+for tool in $TOOLS; do
+	src=${tool%%=*}
+	dst=${tool#*=}
+	bin=$R/$dst
+	mkdir -p "$(dirname "$bin")"
+	cp "$W/pkgs/$src" "$bin"
 	if LD_LIBRARY_PATH=$LIBPATH ldd "$bin" | grep -q 'not found'; then
 		echo "build-guest: $bin: a library is missing:" >&2
 		LD_LIBRARY_PATH=$LIBPATH ldd "$bin" >&2
@@ -123,10 +160,10 @@ while read -r path; do
 	echo "$name" >> "$R/lib/modules/order"
 done < "$W/modules.list"
 
-cp "$HERE/init" "$R/init"
+cp "$INIT" "$R/init"
 chmod 755 "$R/init"
-for b in "$@"; do
-	cp "$b" "$R/bench/"
+for f in "$@"; do
+	cp "$f" "$R/payload/"
 done
 
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$W/initrd.gz"

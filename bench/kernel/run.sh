@@ -6,11 +6,9 @@
 #   environment: KBENCH_BOOTS (2), KBENCH_RUNS (5 per boot),
 #                KBENCH_RECORDS (20000), KBENCH_RESULTS (bench/results)
 #
-# Steps: build the guest (build-guest.sh); boot it KBENCH_BOOTS times -
-# KVM first, and when KVM cannot boot it (this machine's /dev/kvm is a
-# nested PVM hypervisor that boots only PVM guest kernels) TCG with
-# -cpu max,monitor=off (without monitor=off MWAIT idling adds timer-tick
-# stalls to every jbd2 commit); each boot runs both static benchmarks
+# Steps: build the guest (build-guest.sh); boot it KBENCH_BOOTS times
+# (guest.sh: KVM when it can boot the guest, else TCG); each boot runs
+# both static benchmarks
 # against ext4 -o dax and against syncdax in a container on that mount
 # (bench/kernel/init); run the same binaries natively on the host (syncdax
 # on /dev/shm, disk ways in /var/tmp), cp.sh (syncdax cp of 1 GiB vs cp
@@ -30,7 +28,6 @@ RUNS=${KBENCH_RUNS:-5}
 RECORDS=${KBENCH_RECORDS:-20000}
 RESULTS=${KBENCH_RESULTS:-$HERE/../results}
 NV=/dev/shm/syncdax-kbench-$$.nvdimm
-TCG="-accel tcg,thread=multi -cpu max,monitor=off"
 
 # The host tools (bench only, bench/kernel/README.md): installed with apt
 # when missing and we are root.
@@ -59,55 +56,33 @@ START=$(date +%s)
 sh "$HERE/build-guest.sh" "$W" "$FAULTLAT" "$DURABILITY"
 trap 'rm -f "$NV"' EXIT INT TERM
 
-# boot SECONDS LOG ACCEL...: one guest run; its serial console goes to LOG.
+. "$HERE/guest.sh"
+# boot LOG: one guest run (guest.sh picks the accelerator on the first).
 boot() {
-	seconds=$1
-	log=$2
-	shift 2
 	rm -f "$NV"
-	timeout "$seconds" qemu-system-x86_64 "$@" -machine pc,nvdimm=on \
-		-m 2G,slots=2,maxmem=8G -smp 2 \
+	guest_boot "$W" 1500 "$1" \
+		"quiet sdx.runs=$RUNS sdx.records=$RECORDS" \
+		-machine pc,nvdimm=on -m 2G,slots=2,maxmem=8G -smp 2 \
 		-object memory-backend-file,id=mem1,share=on,mem-path="$NV",size=1G,align=2M \
-		-device nvdimm,id=nvdimm1,memdev=mem1 \
-		-kernel "$W/vmlinuz" -initrd "$W/initrd.gz" \
-		-append "console=ttyS0 panic=-1 quiet sdx.runs=$RUNS sdx.records=$RECORDS" \
-		-display none -serial file:"$log.raw" -monitor none -no-reboot \
-		> "$log.qemu" 2>&1 || true
-	tr -d '\r' < "$log.raw" > "$log" 2>/dev/null || : > "$log"
-	rm -f "$NV" "$log.raw"
-	grep -q '^@@@ END bench_faultlat status=0' "$log" &&
-		grep -q '^@@@ END bench_durability status=0' "$log"
+		-device nvdimm,id=nvdimm1,memdev=mem1
+	rm -f "$NV"
+	grep -q '^@@@ END bench_faultlat status=0' "$1" &&
+		grep -q '^@@@ END bench_durability status=0' "$1"
 }
 
 rm -f "$W"/boot-*.log
-ACCEL=tcg
-first=1
-if [ -w /dev/kvm ]; then
-	echo "bench-kernel: boot 1 of $BOOTS with KVM"
-	if boot 300 "$W/boot-1.log" -accel kvm -cpu host; then
-		ACCEL=kvm
-		first=2
-	else
-		echo "bench-kernel: KVM did not run the guest" \
-		     "($(head -n 1 "$W/boot-1.log.qemu")); falling back to TCG"
-	fi
-fi
-echo "bench-kernel: accelerator $ACCEL"
-i=$first
+i=1
 while [ "$i" -le "$BOOTS" ]; do
-	echo "bench-kernel: boot $i of $BOOTS ($ACCEL, $RUNS runs)"
-	if [ "$ACCEL" = kvm ]; then
-		boot 600 "$W/boot-$i.log" -accel kvm -cpu host
-	else
-		# shellcheck disable=SC2086
-		boot 1500 "$W/boot-$i.log" $TCG
-	fi || {
+	echo "bench-kernel: boot $i of $BOOTS (${GUEST_ACCEL:-kvm or tcg}, $RUNS runs)"
+	boot "$W/boot-$i.log" || {
 		echo "bench-kernel: boot $i failed; its console:" >&2
 		tail -n 30 "$W/boot-$i.log" "$W/boot-$i.log.qemu" >&2
 		exit 1
 	}
 	i=$((i + 1))
 done
+ACCEL=$GUEST_ACCEL
+echo "bench-kernel: accelerator $ACCEL"
 
 echo "bench-kernel: host-native runs"
 "$FAULTLAT" --runs "$RUNS" > "$W/host-faultlat.txt"

@@ -1,0 +1,459 @@
+/*
+ * kernel-tree.c - the host side of tests/interop/test_kernel.sh: fills
+ * images through syncdax for the Linux kernel to read, leaves crash states
+ * for it to recover, and prints syncdax's view of any image as a manifest
+ * to compare with the kernel's.  Built by the test with cc against the
+ * build's libsyncdax.a (it is not a cmocka test).
+ *
+ *   kernel-tree fill IMAGE      every kind of inode, extent tree and
+ *                               attribute ext4 has that syncdax writes
+ *   kernel-tree crash IMAGE     a child commits work (fsync) and is killed
+ *                               with SIGKILL: the journal needs recovery
+ *   kernel-tree orphan IMAGE    a child unlinks a file it holds open,
+ *                               commits, and is killed: an orphan is left
+ *   kernel-tree manifest IMAGE  mount (replaying), print one line per path
+ *
+ * Manifest line (the guest's init prints the same from the kernel's view
+ * with busybox stat, sha256sum, readlink and getfattr; the test sorts):
+ *   ./PATH|MODE(hex)|INO|UID|GID|SIZE|BLOCKS|NLINK|MTIME +0000|SHA256|
+ *   LINK|XATTRS
+ * with "-" for a hash of a non-file, a link of a non-symlink and no
+ * attributes; XATTRS is name=0xHEX,... in name order.
+ *
+ * Exit status: 0, 1 when a syncdax call failed (its detail on stderr),
+ * 2 for a usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "syncdax.h"
+
+#define BLK 4096
+#define HTREE_ENTRIES 400	/* well over one 4 KiB directory block */
+#define EXTENT_BLOCKS 2000	/* every other one written: ~1000 extents */
+
+static const char *image;
+
+/* A failed call: say which and why, exit 1 (the test reports it). */
+static void die(const char *what, const char *path)
+{
+	fprintf(stderr, "kernel-tree: %s %s: %s (%s)\n", what, path,
+		strerror(errno), sdx_strerror_detail());
+	exit(1);
+}
+
+static struct sdx_fs *mount_image(void)
+{
+	struct sdx_fs *fs = sdx_mount(image, 0);
+
+	if (fs == NULL)
+		die("mount", image);
+	return fs;
+}
+
+/* Byte @i of the pattern of file @seed: differs per file and per block. */
+static unsigned char pattern(unsigned seed, uint64_t i)
+{
+	return (unsigned char)(seed * 131 + i / BLK * 7 + i % 251);
+}
+
+/* Write @len pattern bytes at @off of the open file @fd. */
+static void write_pattern(struct sdx_fs *fs, int fd, const char *path,
+			  unsigned seed, off_t off, size_t len)
+{
+	static unsigned char buf[1 << 20];
+	size_t done, n, i;
+
+	for (done = 0; done < len; done += n) {
+		n = len - done < sizeof(buf) ? len - done : sizeof(buf);
+		for (i = 0; i < n; i++)
+			buf[i] = pattern(seed, (uint64_t)off + done + i);
+		if (sdx_pwrite(fs, fd, buf, n, off + (off_t)done) != (ssize_t)n)
+			die("write", path);
+	}
+}
+
+/* Create @path with @len pattern bytes; the descriptor stays open. */
+static int create_file(struct sdx_fs *fs, const char *path, unsigned seed,
+		       size_t len)
+{
+	int fd = sdx_open(fs, path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+
+	if (fd < 0)
+		die("create", path);
+	write_pattern(fs, fd, path, seed, 0, len);
+	return fd;
+}
+
+static void put_file(struct sdx_fs *fs, const char *path, unsigned seed,
+		     size_t len)
+{
+	if (sdx_close(fs, create_file(fs, path, seed, len)))
+		die("close", path);
+}
+
+static void make_dir(struct sdx_fs *fs, const char *path)
+{
+	if (sdx_mkdir(fs, path, 0755))
+		die("mkdir", path);
+}
+
+static void set_xattr(struct sdx_fs *fs, const char *path, const char *name,
+		      const void *value, size_t size)
+{
+	if (sdx_lsetxattr(fs, path, name, value, size, 0))
+		die("setxattr", path);
+}
+
+static void set_mtime(struct sdx_fs *fs, const char *path, time_t sec,
+		      long nsec)
+{
+	struct timespec t[2] = { { sec, nsec }, { sec, nsec } };
+
+	if (sdx_lutimens(fs, path, t))
+		die("utimens", path);
+}
+
+/*
+ * An access ACL in Linux's xattr form (<linux/posix_acl_xattr.h>): version
+ * 2, then (tag, perm, id) entries sorted by tag and id.
+ */
+static size_t posix_acl(unsigned char *buf)
+{
+	static const struct { uint16_t tag, perm; uint32_t id; } e[] = {
+		{ 0x01, 7, 0xffffffff },	/* ACL_USER_OBJ rwx */
+		{ 0x02, 5, 1000 },		/* ACL_USER 1000 r-x */
+		{ 0x04, 4, 0xffffffff },	/* ACL_GROUP_OBJ r-- */
+		{ 0x08, 6, 2000 },		/* ACL_GROUP 2000 rw- */
+		{ 0x10, 7, 0xffffffff },	/* ACL_MASK rwx */
+		{ 0x20, 4, 0xffffffff },	/* ACL_OTHER r-- */
+	};
+	size_t i, n = 4;
+
+	memcpy(buf, "\x02\0\0\0", 4);
+	for (i = 0; i < sizeof(e) / sizeof(e[0]); i++, n += 8) {
+		buf[n] = e[i].tag & 0xff;
+		buf[n + 1] = e[i].tag >> 8;
+		buf[n + 2] = e[i].perm & 0xff;
+		buf[n + 3] = e[i].perm >> 8;
+		memcpy(buf + n + 4, "\xff\xff\xff\xff", 4);
+		if (e[i].id != 0xffffffff) {
+			buf[n + 4] = e[i].id & 0xff;
+			buf[n + 5] = (e[i].id >> 8) & 0xff;
+			buf[n + 6] = (e[i].id >> 16) & 0xff;
+			buf[n + 7] = e[i].id >> 24;
+		}
+	}
+	return n;
+}
+
+static void fill(void)
+{
+	struct sdx_fs *fs = mount_image();
+	unsigned char acl[64], big[1500];
+	char path[300], target[260];
+	unsigned flags;
+	int fd, i;
+
+	/* Nested directories, a file at the bottom, hard links to it. */
+	make_dir(fs, "/a");
+	make_dir(fs, "/a/b");
+	make_dir(fs, "/a/b/c");
+	make_dir(fs, "/a/b/c/d");
+	put_file(fs, "/a/b/c/d/file", 1, 10000);
+	if (sdx_link(fs, "/a/b/c/d/file", "/a/hard") ||
+	    sdx_link(fs, "/a/b/c/d/file", "/hard2"))
+		die("link", "/a/b/c/d/file");
+
+	/* An htree directory: hundreds of entries. */
+	make_dir(fs, "/htree");
+	for (i = 0; i < HTREE_ENTRIES; i++) {
+		snprintf(path, sizeof(path), "/htree/entry-%04d-%s", i,
+			 "with-a-longer-name-to-fill-blocks");
+		put_file(fs, path, 100 + i, (size_t)i % 7 * 100);
+	}
+
+	/* A deep extent tree: every other block written. */
+	fd = sdx_open(fs, "/extents", O_CREAT | O_RDWR, 0644);
+	if (fd < 0)
+		die("create", "/extents");
+	for (i = 0; i < EXTENT_BLOCKS; i += 2)
+		write_pattern(fs, fd, "/extents", 2, (off_t)i * BLK, BLK);
+	sdx_close(fs, fd);
+
+	/* Sparse: a block at 0 and at 40 MiB, the size beyond both. */
+	fd = create_file(fs, "/sparse", 3, BLK);
+	write_pattern(fs, fd, "/sparse", 3, 40 << 20, BLK);
+	if (sdx_ftruncate(fs, fd, 50 << 20))
+		die("truncate", "/sparse");
+	sdx_close(fs, fd);
+
+	put_file(fs, "/big", 4, 24 << 20);
+
+	/* Fast (in i_block) and slow (a block) symlinks. */
+	if (sdx_symlink(fs, "a/b/c/d/file", "/fastlink"))
+		die("symlink", "/fastlink");
+	memset(target, 'x', 250);
+	target[250] = 0;
+	memcpy(target, "a/", 2);
+	if (sdx_symlink(fs, target, "/slowlink"))
+		die("symlink", "/slowlink");
+
+	/* Shifted extents: COLLAPSE_RANGE then INSERT_RANGE. */
+	fd = create_file(fs, "/shifted", 5, 64 * BLK);
+	if (sdx_fallocate(fs, fd, FALLOC_FL_COLLAPSE_RANGE, 16 * BLK,
+			  8 * BLK) ||
+	    sdx_fallocate(fs, fd, FALLOC_FL_INSERT_RANGE, 4 * BLK, 4 * BLK))
+		die("fallocate", "/shifted");
+	write_pattern(fs, fd, "/shifted", 6, 5 * BLK, 100);
+	sdx_close(fs, fd);
+
+	/* Attributes in the inode, in the block, and a POSIX ACL. */
+	put_file(fs, "/xattr-inode", 7, 100);
+	set_xattr(fs, "/xattr-inode", "user.small", "abc", 3);
+	set_xattr(fs, "/xattr-inode", "user.other", "value-2", 7);
+	put_file(fs, "/xattr-block", 8, 100);
+	for (i = 0; i < (int)sizeof(big); i++)
+		big[i] = (unsigned char)(i * 7);
+	set_xattr(fs, "/xattr-block", "user.small", "x", 1);
+	set_xattr(fs, "/xattr-block", "user.big", big, sizeof(big));
+	set_xattr(fs, "/a", "user.dir", "on-a-directory", 14);
+	put_file(fs, "/acl", 9, 10);
+	set_xattr(fs, "/acl", "system.posix_acl_access", acl, posix_acl(acl));
+
+	/* Modes, owners, times (nanoseconds, before 1970, after 2038). */
+	put_file(fs, "/setuid", 10, 10);
+	if (sdx_chmod(fs, "/setuid", 04711) || sdx_chmod(fs, "/a/b", 02750) ||
+	    sdx_chown(fs, "/setuid", 1000, 1001) ||
+	    sdx_lchown(fs, "/fastlink", 65534, 65534) ||
+	    sdx_chown(fs, "/a/b", 1234, 5678))
+		die("chmod/chown", "/setuid");
+	set_mtime(fs, "/setuid", 1234567890, 123456789);
+	set_mtime(fs, "/a/b/c/d/file", -1000000000, 999999999);
+	set_mtime(fs, "/big", 8589934592LL, 1);
+	set_mtime(fs, "/fastlink", 1000000000, 5);
+
+	/* chattr +S */
+	put_file(fs, "/syncfile", 11, 5000);
+	fd = sdx_open(fs, "/syncfile", O_RDWR, 0);
+	if (fd < 0 || sdx_getflags(fs, fd, &flags) ||
+	    sdx_setflags(fs, fd, flags | FS_SYNC_FL))
+		die("chattr +S", "/syncfile");
+	sdx_close(fs, fd);
+
+	/* Removed things leave holes in directories and bitmaps. */
+	put_file(fs, "/htree/removed", 12, 3 * BLK);
+	make_dir(fs, "/a/removed-dir");
+	if (sdx_unlink(fs, "/htree/removed") || sdx_rmdir(fs, "/a/removed-dir"))
+		die("unlink", "/htree/removed");
+	if (sdx_unmount(fs))
+		die("unmount", image);
+}
+
+/* In a child: commit work with fsync and die by SIGKILL before unmount. */
+static void crash_child(int orphan)
+{
+	struct sdx_fs *fs = mount_image();
+	int fd, keep;
+
+	make_dir(fs, "/c");
+	fd = create_file(fs, "/c/committed", 20, 300000);
+	set_xattr(fs, "/c/committed", "user.crash", "state", 5);
+	put_file(fs, "/c/renamed-from", 21, 5000);
+	if (sdx_rename(fs, "/c/renamed-from", "/c/renamed-to"))
+		die("rename", "/c/renamed-from");
+	if (orphan) {
+		keep = create_file(fs, "/c/open-unlinked", 22, 1 << 20);
+		if (sdx_unlink(fs, "/c/open-unlinked"))
+			die("unlink", "/c/open-unlinked");
+		(void)keep;	/* held open across the kill */
+	}
+	if (sdx_fsync(fs, fd))
+		die("fsync", "/c/committed");
+	kill(getpid(), SIGKILL);
+	_exit(3);
+}
+
+static void crash(int orphan)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork", image);
+	if (pid == 0)
+		crash_child(orphan);
+	if (waitpid(pid, &status, 0) != pid || !WIFSIGNALED(status) ||
+	    WTERMSIG(status) != SIGKILL) {
+		fprintf(stderr, "kernel-tree: the child was not killed (%#x)\n",
+			status);
+		exit(1);
+	}
+}
+
+/* SHA-256 of open file @fd (@size bytes) by sha256sum(1) on a pipe. */
+static void hash_file(struct sdx_fs *fs, int fd, off_t size, const char *path,
+		      char hex[65])
+{
+	static char buf[1 << 20];
+	int in[2], out[2], status;
+	off_t off;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(in) || pipe(out))
+		die("pipe", path);
+	pid = fork();
+	if (pid < 0)
+		die("fork", path);
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[0]);
+		close(in[1]);
+		close(out[0]);
+		close(out[1]);
+		execlp("sha256sum", "sha256sum", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	for (off = 0; off < size; off += n) {
+		n = sdx_pread(fs, fd, buf, sizeof(buf), off);
+		if (n <= 0 || write(in[1], buf, (size_t)n) != n)
+			die("read", path);
+	}
+	close(in[1]);
+	n = read(out[0], hex, 64);
+	close(out[0]);
+	if (waitpid(pid, &status, 0) != pid || status != 0 || n != 64) {
+		errno = EIO;
+		die("sha256sum of", path);
+	}
+	hex[64] = 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* name=0xHEX,... of @path's attributes in name order, or "-". */
+static void print_xattrs(struct sdx_fs *fs, const char *path)
+{
+	static char list[65536];
+	static unsigned char value[65536];
+	char *names[256];
+	ssize_t len, v;
+	size_t n = 0, i, j;
+	char *p;
+
+	len = sdx_llistxattr(fs, path, list, sizeof(list));
+	if (len < 0)
+		die("listxattr", path);
+	for (p = list; p < list + len && n < 256; p += strlen(p) + 1)
+		names[n++] = p;
+	if (n == 0) {
+		fputs("-", stdout);
+		return;
+	}
+	qsort(names, n, sizeof(names[0]), cmp_names);
+	for (i = 0; i < n; i++) {
+		v = sdx_lgetxattr(fs, path, names[i], value, sizeof(value));
+		if (v < 0)
+			die("getxattr", path);
+		printf("%s%s=0x", i ? "," : "", names[i]);
+		for (j = 0; j < (size_t)v; j++)
+			printf("%02x", value[j]);
+	}
+}
+
+/* One manifest line for @path ("" is the root), then its children. */
+static void walk(struct sdx_fs *fs, const char *path)
+{
+	const char *p = *path ? path : "/";
+	char hex[65] = "-", link[4096] = "-", when[32], *child;
+	struct dirent *de;
+	struct sdx_dir *dir;
+	struct stat st;
+	struct tm tm;
+	ssize_t n;
+	int fd;
+
+	if (sdx_lstat(fs, p, &st))
+		die("lstat", p);
+	if (S_ISREG(st.st_mode)) {
+		fd = sdx_open(fs, p, O_RDONLY, 0);
+		if (fd < 0)
+			die("open", p);
+		hash_file(fs, fd, st.st_size, p, hex);
+		sdx_close(fs, fd);
+	} else if (S_ISLNK(st.st_mode)) {
+		n = sdx_readlink(fs, p, link, sizeof(link) - 1);
+		if (n < 0)
+			die("readlink", p);
+		link[n] = 0;
+	}
+	gmtime_r(&st.st_mtim.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	printf(".%s|%x|%lu|%u|%u|%lld|%lld|%lu|%s.%09ld +0000|%s|%s|", path,
+	       (unsigned)st.st_mode, (unsigned long)st.st_ino, st.st_uid,
+	       st.st_gid, (long long)st.st_size, (long long)st.st_blocks,
+	       (unsigned long)st.st_nlink, when, st.st_mtim.tv_nsec, hex, link);
+	print_xattrs(fs, p);
+	putchar('\n');
+	if (!S_ISDIR(st.st_mode))
+		return;
+	dir = sdx_opendir(fs, p);
+	if (dir == NULL)
+		die("opendir", p);
+	while ((de = sdx_readdir(dir)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (asprintf(&child, "%s/%s", path, de->d_name) < 0)
+			die("asprintf", p);
+		walk(fs, child);
+		free(child);
+	}
+	sdx_closedir(dir);
+}
+
+static void manifest(void)
+{
+	struct sdx_fs *fs = mount_image();
+
+	walk(fs, "");
+	fflush(stdout);
+	if (sdx_unmount(fs))
+		die("unmount", image);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: kernel-tree fill|crash|orphan|manifest"
+			" IMAGE\n");
+		return 2;
+	}
+	image = argv[2];
+	if (!strcmp(argv[1], "fill"))
+		fill();
+	else if (!strcmp(argv[1], "crash"))
+		crash(0);
+	else if (!strcmp(argv[1], "orphan"))
+		crash(1);
+	else if (!strcmp(argv[1], "manifest"))
+		manifest();
+	else
+		return 2;
+	return 0;
+}

@@ -1,0 +1,214 @@
+#!/bin/sh
+# test_kernel.sh - the Linux kernel reads what syncdax writes, and syncdax
+# reads what the kernel writes: one boot of the real Debian kernel in a
+# QEMU guest (bench/kernel/build-guest.sh and guest.sh; the guest's init is
+# tests/interop/kernel-init) with the images as virtio disks.
+#
+# The kernel reads ours: kernel-tree.c fills an image through syncdax
+# (nested and htree directories, a deep extent tree, sparse, big and
+# shifted files, fast and slow symlinks, hard links, attributes in the
+# inode and the block, a POSIX ACL, modes, owners, times, chattr +S) and
+# leaves two crash states (a SIGKILLed writer's committed journal, an
+# unlinked-while-open orphan).  The kernel mounts each read-write and
+# prints its view as a manifest that must equal syncdax's (for the crash
+# states: syncdax's own replay of a copy); the kernel changes the first
+# (htree entries, extent-tree holes, attributes, renames) and syncdax's
+# view of the result must equal the kernel's; after the kernel's unmount
+# e2fsck -fn must call each image clean.
+#
+# We read the kernel's: the kernel formats two images with syncdax's
+# feature set and writes a tree into each; the second is reset with the
+# tree synced and more written after it, so its journal needs recovery.
+# syncdax mounts each (replaying the kernel's journal) and its manifest
+# must equal the kernel's (of the synced part); then e2fsck -fn, clean.
+#
+# TAP output.  Skipped with the reason without qemu-system-x86_64 (or
+# cpio, depmod), when the guest packages cannot be fetched, and in a
+# sanitizer build (the SAN=1 pass stays fast).  $B is the build
+# directory; the guest kit is kept in $B/kernel-test.
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() {	# check DESCRIPTION COMMAND...: one TAP line from its status
+	what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+skip_all() { echo "1..1"; echo "ok 1 # SKIP $1"; exit 0; }
+
+B=${B:-build}
+SYNCDAX=${SYNCDAX:-$B/syncdax}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+[ -x "$SYNCDAX" ] && [ -e "$B/libsyncdax.a" ] ||
+	skip_all "no syncdax build in $B"
+ldd "$SYNCDAX" 2>/dev/null | grep -q 'libasan\|libtsan' &&
+	skip_all "sanitizer build (the kernel guest runs in the normal pass)"
+for tool in qemu-system-x86_64 cpio depmod dpkg-deb apt-get e2fsck \
+	    dumpe2fs sha256sum cc; do
+	command -v $tool >/dev/null ||
+		skip_all "$tool not installed (apt-get install qemu-system-x86 cpio kmod)"
+done
+
+W=$B/kernel-test
+mkdir -p "$W"
+W=$(cd "$W" && pwd)
+tmp=$(mktemp -d /dev/shm/sdxkernel-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT PIPE TERM
+
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+	-I"$ROOT/include" -o "$W/kernel-tree" "$ROOT/tests/interop/kernel-tree.c" \
+	"$B/libsyncdax.a" -lm || { echo "1..1"; not_ok "kernel-tree builds"; exit 1; }
+sh "$ROOT/bench/kernel/build-guest.sh" -i "$ROOT/tests/interop/kernel-init" \
+	-p "e2fsprogs attr" \
+	-t "sbin/mke2fs=sbin/mkfs.ext4 usr/bin/lsattr usr/bin/chattr
+	    usr/bin/getfattr usr/bin/setfattr" \
+	-m "ext4 crc32c_generic virtio_pci virtio_blk" "$W" \
+	> "$tmp/kit.log" 2>&1 ||
+	skip_all "no guest kit: $(grep build-guest: "$tmp/kit.log" | tail -n 1)"
+. "$ROOT/bench/kernel/guest.sh"
+
+fsck_clean() {	# fsck_clean IMAGE: e2fsck -fn says clean, else what it says
+	e2fsck -fn "$1" > "$tmp/fsck.log" 2>&1 && return 0
+	sed 's/^/# /' "$tmp/fsck.log" | head -n 20
+	return 1
+}
+syncdax_manifest() {	# syncdax_manifest IMAGE OUT: syncdax's view
+	"$W/kernel-tree" manifest "$1" > "$2" 2> "$tmp/err" && return 0
+	sed 's/^/# /' "$tmp/err"
+	return 1
+}
+
+# ---- the images syncdax writes ----
+journal_start() { dumpe2fs -h "$1" 2>/dev/null | sed -n 's/^Journal start: *//p'; }
+check "syncdax fills an image with every kind of inode" \
+	sh -c "$SYNCDAX mkfs --size 128M '$tmp/tree' >/dev/null &&
+	       '$W/kernel-tree' fill '$tmp/tree'"
+check "the filled image is clean for e2fsck" fsck_clean "$tmp/tree"
+for crash in jcrash orphan; do
+	"$SYNCDAX" mkfs --size 64M "$tmp/$crash" > /dev/null
+	mode=crash
+	[ $crash = orphan ] && mode=orphan
+	check "$crash: a writer killed with SIGKILL after fsync" \
+		"$W/kernel-tree" $mode "$tmp/$crash"
+	check "$crash: its journal needs recovery (journal start $(journal_start "$tmp/$crash"))" \
+		test "$(journal_start "$tmp/$crash")" -gt 0
+	cp "$tmp/$crash" "$tmp/$crash.copy"
+done
+cp "$tmp/orphan" "$tmp/orphan.fsck"
+e2fsck -fy "$tmp/orphan.fsck" > "$tmp/orphan.log" 2>&1
+check "orphan: e2fsck finds the unlinked open file on the orphan list" \
+	grep -q 'Clearing orphaned inode' "$tmp/orphan.log"
+check "tree: syncdax's manifest" syncdax_manifest "$tmp/tree" "$tmp/tree.ours"
+for crash in jcrash orphan; do
+	check "$crash: syncdax replays its journal (a copy)" \
+		syncdax_manifest "$tmp/$crash.copy" "$tmp/$crash.ours"
+done
+truncate -s 64M "$tmp/kclean" "$tmp/kcrash"
+
+# ---- one boot ----
+FEATURES=$(sed -n '/define SDX_MKFS_FEATURES/,/^$/p' "$ROOT/src/fs/mkfs.h" |
+	   sed -n 's/.*"\(.*\)".*/\1/p' | tr -d '\n')
+drives=
+for img in tree jcrash orphan kclean kcrash; do
+	drives="$drives -drive file=$tmp/$img,format=raw,if=virtio"
+done
+start=$(date +%s)
+# shellcheck disable=SC2086
+guest_boot "$W" 420 "$W/console.log" \
+	"loglevel=3 sdx.ours=tree,jcrash,orphan sdx.modify=tree sdx.theirs=kclean,kcrash sdx.features=$FEATURES" \
+	-m 1G -smp 2 -serial file:"$W/results.raw" $drives
+tr -d '\r' < "$W/results.raw" > "$W/results"
+echo "# guest: $(sed -n 's/^@@@ GUEST //p' "$W/console.log"), $GUEST_ACCEL," \
+     "$(($(date +%s) - start)) s"
+if ! grep -q '^@@@ DONE' "$W/results"; then
+	not_ok "the guest ran to its end"
+	tail -n 20 "$W/console.log" "$W/console.log.qemu" "$W/results" |
+		sed 's/^/# /'
+	echo "1..$n"
+	exit 1
+fi
+
+# ---- what the kernel said ----
+guest_check() {	# guest_check NAME WHAT: the guest's step succeeded
+	grep -q "^@@@ CHECK $1 $2 status=0\$" "$W/results" && return 0
+	grep "^@@@ \(CHECK\|OUTPUT\) $1 " "$W/results" | sed 's/^/# /'
+	return 1
+}
+kernel_manifest() {	# kernel_manifest NAME > FILE
+	sed -n "/^@@@ BEGIN manifest $1\$/,/^@@@ END manifest $1\$/p" \
+		"$W/results" | sed '1d;$d'
+}
+same() {	# same OURS THEIRS: equal manifests, else the difference
+	[ -s "$1" ] && LC_ALL=C sort "$1" > "$1.sorted" &&
+		LC_ALL=C sort "$2" > "$2.sorted" &&
+		diff "$1.sorted" "$2.sorted" > "$tmp/diff" && return 0
+	echo "# - syncdax, + kernel:"
+	head -n 20 "$tmp/diff" | cut -c1-300 | sed 's/^/# /'
+	return 1
+}
+no_ext4_messages() {
+	! grep "^@@@ DMESG $1 " "$W/results" | sed 's/^/# /' | grep -q .
+}
+
+for img in tree jcrash orphan; do
+	check "$img: the kernel mounts syncdax's image" guest_check $img mount
+	kernel_manifest $img > "$tmp/$img.kernel"
+	check "$img: the kernel's view equals syncdax's" \
+		same "$tmp/$img.ours" "$tmp/$img.kernel"
+	check "$img: the kernel unmounts it" guest_check $img umount
+	check "$img: the kernel logged no EXT4-fs error or warning" \
+		no_ext4_messages $img
+	check "$img: e2fsck -fn calls it clean after the kernel" \
+		fsck_clean "$tmp/$img"
+done
+check "tree: the kernel sees chattr +S of syncfile" \
+	grep -q '^@@@ FLAGS tree ./syncfile [^ ]*S' "$W/results"
+check "tree: the kernel changes it (htree, extents, xattrs, renames)" \
+	guest_check tree modify
+kernel_manifest tree-modified > "$tmp/tree-modified.kernel"
+check "tree: syncdax reads the kernel's changes" \
+	syncdax_manifest "$tmp/tree" "$tmp/tree-modified.ours"
+check "tree: syncdax's view of the changed image equals the kernel's" \
+	same "$tmp/tree-modified.ours" "$tmp/tree-modified.kernel"
+check "orphan: the unlinked open file is gone for the kernel" \
+	sh -c "! grep -q open-unlinked '$tmp/orphan.kernel'"
+
+for img in kclean kcrash; do
+	check "$img: the kernel formats and fills it" guest_check $img tree
+	check "$img: the kernel logged no EXT4-fs error or warning" \
+		no_ext4_messages $img
+done
+check "kclean: the kernel unmounts it" guest_check kclean umount
+check "kcrash: the kernel left its journal needing recovery (journal start $(journal_start "$tmp/kcrash"))" \
+	sh -c "dumpe2fs -h '$tmp/kcrash' 2>/dev/null |
+	       grep -q '^Filesystem features:.*needs_recovery' &&
+	       test '$(journal_start "$tmp/kcrash")' -gt 0"
+for img in kclean kcrash; do
+	check "$img: syncdax mounts the kernel's image$(
+	       [ $img = kcrash ] && echo ", replaying its journal")" \
+		syncdax_manifest "$tmp/$img" "$tmp/$img.all"
+	kernel_manifest $img > "$tmp/$img.kernel"
+	if [ $img = kcrash ]; then
+		grep -E '^\./synced(/|\|)' "$tmp/$img.all" > "$tmp/$img.ours"
+	else
+		cp "$tmp/$img.all" "$tmp/$img.ours"
+	fi
+	check "$img: syncdax's view equals the kernel's$(
+	       [ $img = kcrash ] && echo " (what was synced)")" \
+		same "$tmp/$img.ours" "$tmp/$img.kernel"
+	check "$img: e2fsck -fn calls it clean after syncdax" \
+		fsck_clean "$tmp/$img"
+done
+fsynced() {	# the file the kernel fsynced last has the content it had
+	set -- $(sed -n 's/^@@@ FSYNCED kcrash //p' "$W/results")
+	[ -n "$2" ] && grep -q "^$1|.*|$2|-|-\$" "$tmp/kcrash.all"
+}
+check "kcrash: syncdax replays the kernel's fsync after the sync" fsynced
+check "kclean: syncdax sees the kernel's chattr +S" \
+	sh -c "'$SYNCDAX' lsattr '$tmp/kclean:/syncfile' | grep -q '^[^ ]*S'"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
