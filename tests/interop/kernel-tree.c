@@ -259,13 +259,39 @@ static void fill(void)
 		die("unmount", image);
 }
 
-/* In a child: commit work with fsync and die by SIGKILL before unmount. */
+/*
+ * In a child: commit work with fsync and die by SIGKILL before unmount.
+ * A directory and a file's extent-tree leaf are committed and then freed,
+ * so the journal holds revoke records too.
+ */
 static void crash_child(int orphan)
 {
 	struct sdx_fs *fs = mount_image();
-	int fd, keep;
+	char path[64];
+	int fd, keep, i;
 
 	make_dir(fs, "/c");
+	make_dir(fs, "/c/freed");
+	for (i = 0; i < 100; i++) {
+		snprintf(path, sizeof(path), "/c/freed/entry-%03d", i);
+		put_file(fs, path, 30, 10);
+	}
+	fd = sdx_open(fs, "/c/freed/extents", O_CREAT | O_RDWR, 0644);
+	if (fd < 0)
+		die("create", "/c/freed/extents");
+	for (i = 0; i < 40; i += 2)	/* over 4 extents: a leaf block */
+		write_pattern(fs, fd, "/c/freed/extents", 31, (off_t)i * BLK,
+			      BLK);
+	if (sdx_fsync(fs, fd))
+		die("fsync", "/c/freed/extents");
+	sdx_close(fs, fd);
+	for (i = 0; i < 100; i++) {
+		snprintf(path, sizeof(path), "/c/freed/entry-%03d", i);
+		if (sdx_unlink(fs, path))
+			die("unlink", path);
+	}
+	if (sdx_unlink(fs, "/c/freed/extents") || sdx_rmdir(fs, "/c/freed"))
+		die("rmdir", "/c/freed");
 	fd = create_file(fs, "/c/committed", 20, 300000);
 	set_xattr(fs, "/c/committed", "user.crash", "state", 5);
 	put_file(fs, "/c/renamed-from", 21, 5000);

@@ -82,6 +82,9 @@ syncdax_manifest() {	# syncdax_manifest IMAGE OUT: syncdax's view
 }
 
 # ---- the images syncdax writes ----
+has_revokes() {	# has_revokes IMAGE: debugfs logdump finds a revoke block
+	debugfs -R logdump "$1" 2>/dev/null | grep -q 'revoke table'
+}
 journal_start() { dumpe2fs -h "$1" 2>/dev/null | sed -n 's/^Journal start: *//p'; }
 check "syncdax fills an image with every kind of inode" \
 	sh -c "$SYNCDAX mkfs --size 128M '$tmp/tree' >/dev/null &&
@@ -95,6 +98,8 @@ for crash in jcrash orphan; do
 		"$W/kernel-tree" $mode "$tmp/$crash"
 	check "$crash: its journal needs recovery (journal start $(journal_start "$tmp/$crash"))" \
 		test "$(journal_start "$tmp/$crash")" -gt 0
+	check "$crash: its journal holds revoke records" \
+		has_revokes "$tmp/$crash"
 	cp "$tmp/$crash" "$tmp/$crash.copy"
 done
 cp "$tmp/orphan" "$tmp/orphan.fsck"
@@ -186,6 +191,8 @@ check "kcrash: the kernel left its journal needing recovery (journal start $(jou
 	sh -c "dumpe2fs -h '$tmp/kcrash' 2>/dev/null |
 	       grep -q '^Filesystem features:.*needs_recovery' &&
 	       test '$(journal_start "$tmp/kcrash")' -gt 0"
+check "kcrash: the kernel's journal holds revoke records" \
+	has_revokes "$tmp/kcrash"
 for img in kclean kcrash; do
 	check "$img: syncdax mounts the kernel's image$(
 	       [ $img = kcrash ] && echo ", replaying its journal")" \
