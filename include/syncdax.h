@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -56,6 +57,9 @@ int sdx_fallocate(struct sdx_fs *fs, int fd, int mode, off_t off, off_t len);
 int sdx_stat(struct sdx_fs *fs, const char *path, struct stat *st);
 int sdx_lstat(struct sdx_fs *fs, const char *path, struct stat *st);
 int sdx_fstat(struct sdx_fs *fs, int fd, struct stat *st);
+/* As statvfs(2): block and inode counts of the file system (what df
+ * shows); @path must exist. */
+int sdx_statvfs(struct sdx_fs *fs, const char *path, struct statvfs *sv);
 /* As chmod(2), chown(2), lchown(2), utimensat(2) at AT_FDCWD (UTIME_NOW,
  * UTIME_OMIT; NULL times: now); root's rules, ctime updated. */
 int sdx_chmod(struct sdx_fs *fs, const char *path, mode_t mode);

@@ -5,10 +5,9 @@
  * device.
  *
  * Each FUSE request becomes one call of the public API (include/syncdax.h)
- * on the one mounted struct sdx_fs -- statfs excepted, which reads the
- * superblock's counts through src/fs (the API has no statfs); lsattr and
- * chattr arrive as ioctls; getfattr and setfattr as the xattr requests.  An open FUSE file carries its syncdax file
- * descriptor in fi->fh.  Permission checks are the kernel's
+ * on the one mounted struct sdx_fs; lsattr and chattr arrive as ioctls,
+ * getfattr and setfattr as the xattr requests.  An open FUSE file carries
+ * its syncdax file descriptor in fi->fh.  Permission checks are the kernel's
  * (default_permissions).  A file unlinked while open is renamed to
  * .fuse_hiddenNNNN by libfuse and unlinked at its last close: the kernel
  * asks for the attributes of an open file by inode, which the path-based
@@ -51,10 +50,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "fs/fs.h"
 #include "syncdax.h"
-
-#define NAME_MAX_EXT4 255
 
 static struct sdx_fs *mounted_fs(void)
 {
@@ -279,35 +275,10 @@ static int op_write(const char *path, const char *buf, size_t size,
 	return (int)done;
 }
 
-/* What df shows: the superblock's counts, read under the metadata lock. */
+/* What df shows. */
 static int op_statfs(const char *path, struct statvfs *sv)
 {
-	struct sdx_fs *fs = mounted_fs();
-	const struct ext4_super_block *sb;
-	int err = 0;
-
-	(void)path;
-	memset(sv, 0, sizeof(*sv));
-	pthread_mutex_lock(&fs->lock);
-	sb = sdx_super(fs, &err);
-	if (sb) {
-		uint64_t reserved = sb->s_r_blocks_count_lo |
-				    (uint64_t)sb->s_r_blocks_count_hi << 32;
-		uint64_t free_blocks = sdx_fs_free_blocks(fs);
-
-		sv->f_bsize = SDX_BLOCK_SIZE;
-		sv->f_frsize = SDX_BLOCK_SIZE;
-		sv->f_blocks = fs->blocks_count;
-		sv->f_bfree = free_blocks;
-		sv->f_bavail = free_blocks > reserved ? free_blocks - reserved
-						      : 0;
-		sv->f_files = fs->inodes_count;
-		sv->f_ffree = sb->s_free_inodes_count;
-		sv->f_favail = sb->s_free_inodes_count;
-		sv->f_namemax = NAME_MAX_EXT4;
-	}
-	pthread_mutex_unlock(&fs->lock);
-	return sb ? 0 : err;
+	return sdx_statvfs(mounted_fs(), path, sv) ? neg_errno() : 0;
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)

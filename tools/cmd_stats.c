@@ -1,8 +1,9 @@
 /*
- * cmd_stats.c - syncdax stats [-i SECONDS [-n COUNT]] DEVICE: the fault
- * and journal statistics of the process that has DEVICE mounted, read from
- * the statistics page it publishes (src/lib/statpage.h), as a table; with
- * -i, the change over each interval and its rate, repeatedly.
+ * cmd_stats.c - syncdax stats [-i SECONDS [-n COUNT]] DEVICE: the fault,
+ * journal and file-system statistics of the process that has DEVICE
+ * mounted, read from the statistics page it publishes (src/lib/statpage.h),
+ * as a table; with -i, the change over each interval and its rate,
+ * repeatedly.
  *
  * Exit status: 0; 1 when no process has DEVICE mounted (or its page is
  * not one), or when the owner goes away during -i; 2 for bad usage.
@@ -102,6 +103,10 @@ static void print_totals(const struct sdx_statpage *pg)
 		printf("  %-32s %14" PRIu64 " of %" PRIu64 " blocks free\n",
 		       "log space", js->log_blocks - js->log_used,
 		       js->log_blocks);
+	printf("\nfile system\n");
+	printf("  %-32s %14" PRIu64 "\n", "free blocks", pg->fs.free_blocks);
+	printf("  %-32s %14" PRIu64 "\n", "free inodes", pg->fs.free_inodes);
+	printf("  %-32s %14" PRIu64 "\n", "open files", pg->fs.open_files);
 }
 
 /* The rows that changed from @a to @b over @secs, with their rates. */

@@ -123,4 +123,15 @@ extern struct sdx_dax_config sdx_dax_cfg;
 			sdx_stat_add(&sdx_dax_fs_stat->field, n_);	\
 	} while (0)
 
+/* Count what is done to mapping @m outside a fault (msync, remaps): for
+ * the process and for @m's mount. */
+#define DAX_COUNT_MAP(m, field, n) do {					\
+		uint64_t n_ = (n);					\
+		struct sdx_statpage *p_ = __atomic_load_n(&(m)->page,	\
+							  __ATOMIC_RELAXED); \
+		sdx_stat_add(&sdx_dax_stat.field, n_);			\
+		if (p_)							\
+			sdx_stat_add(&p_->dax.field, n_);		\
+	} while (0)
+
 #endif /* SDX_DAX_INT_H */

@@ -802,7 +802,7 @@ int sdx_msync(void *addr, size_t len, int flags)
 						   !sdx_dax_is_sync(m));
 			pthread_mutex_unlock(&m->state_lock);
 			if (flushed) {
-				DAX_COUNT(msync_pages, flushed);
+				DAX_COUNT_MAP(m, msync_pages, flushed);
 				sdx_dev_drain(m->file.dev);
 			}
 			r = m->file.ops->datasync(m->file.host);
@@ -831,7 +831,7 @@ void sdx_dax_writeback(void **slot)
 		n = writeback_locked(m, 0, m->npages, !sdx_dax_is_sync(m));
 		pthread_mutex_unlock(&m->state_lock);
 		if (n) {
-			DAX_COUNT(msync_pages, n);
+			DAX_COUNT_MAP(m, msync_pages, n);
 			sdx_dev_drain(m->file.dev);
 		}
 	}
@@ -880,9 +880,9 @@ void sdx_dax_invalidate(void **slot, uint64_t pgoff, uint64_t npages)
 					       PS_NONE, 0, PS_BIT(PS_COW));
 		pthread_mutex_unlock(&m->state_lock);
 		if (n > 0)
-			DAX_COUNT(invalidated_pages, (uint64_t)n);
+			DAX_COUNT_MAP(m, invalidated_pages, (uint64_t)n);
 		if (cows > 0)
-			DAX_COUNT(invalidated_pages, (uint64_t)cows);
+			DAX_COUNT_MAP(m, invalidated_pages, (uint64_t)cows);
 	}
 	pthread_rwlock_unlock(&registry_lock);
 }

@@ -231,6 +231,8 @@ static int fd_install(struct sdx_fs *fs, struct sdx_inode *inode, int flags)
 		inode->datasync_tid = inode->sync_tid;
 	}
 	inode->open_count++;
+	if (fs->statpage)
+		sdx_stat_add(&fs->statpage->fs.open_files, 1);
 	return fd;
 }
 
@@ -580,6 +582,8 @@ int sdx_close(struct sdx_fs *fs, int fd)
 
 		f->inode = NULL;
 		inode->open_count--;
+		if (fs->statpage)
+			sdx_stat_add(&fs->statpage->fs.open_files, -1ull);
 		sdx_iput(inode);
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -755,6 +759,31 @@ int sdx_stat(struct sdx_fs *fs, const char *path, struct stat *st)
 int sdx_lstat(struct sdx_fs *fs, const char *path, struct stat *st)
 {
 	return stat_path(fs, path, 0, st);
+}
+
+int sdx_statvfs(struct sdx_fs *fs, const char *path, struct statvfs *sv)
+{
+	struct sdx_inode *inode;
+	struct statvfs local;
+	struct path_arg p;
+	int err;
+
+	sdx_err_clear();
+	if (!fs || !sv)
+		return (int)sdx_errno_ret(-EINVAL);
+	err = path_copy(path, &p);
+	if (err)
+		return (int)sdx_errno_ret(err);
+	pthread_mutex_lock(&fs->lock);
+	err = sdx_namei(fs, p.s, SDX_LOOKUP_FOLLOW, &inode);
+	if (!err) {
+		sdx_iput(inode);
+		err = sdx_fs_statvfs(fs, &local);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (!err)
+		*sv = local;
+	return (int)sdx_errno_ret(err);
 }
 
 int sdx_fstat(struct sdx_fs *fs, int fd, struct stat *st)

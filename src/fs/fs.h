@@ -37,6 +37,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -71,6 +72,8 @@ struct sdx_group {
 struct sdx_fs {
 	struct sdx_dev *dev;
 	struct sdx_journal *journal;
+	struct sdx_statpage *statpage;	/* published statistics (super.c),
+					   or NULL */
 	pthread_mutex_t lock;		/* the big metadata lock (see top) */
 	bool is_rdonly;
 
@@ -310,6 +313,9 @@ int sdx_block_free(struct sdx_handle *h, struct sdx_fs *fs, uint64_t block,
 
 /* Free blocks now (the superblock count), for statfs and tests. */
 uint64_t sdx_fs_free_blocks(struct sdx_fs *fs);
+/* statvfs(2)'s figures from the superblock.  Context: lock.
+ * Return: 0, or -errno of reading the superblock. */
+int sdx_fs_statvfs(struct sdx_fs *fs, struct statvfs *sv);
 
 /* Bitmap helpers (balloc.c), shared with ialloc.c. */
 bool sdx_bit_test(const uint8_t *bitmap, uint32_t bit);

@@ -282,6 +282,15 @@ void sdx_super_dirty(struct sdx_handle *h, struct sdx_fs *fs)
 	sdx_journal_dirty_metadata(h, 0);
 }
 
+/* The free counts, on the published statistics page. */
+static void gauge_free(struct sdx_fs *fs, uint64_t blocks, uint64_t inodes)
+{
+	if (fs->statpage) {
+		sdx_stat_set(&fs->statpage->fs.free_blocks, blocks);
+		sdx_stat_set(&fs->statpage->fs.free_inodes, inodes);
+	}
+}
+
 static uint64_t sb_free_blocks(const struct ext4_super_block *sb)
 {
 	return sb->s_free_blocks_count_lo |
@@ -308,6 +317,7 @@ int sdx_super_add_free(struct sdx_handle *h, struct sdx_fs *fs,
 	sb->s_free_blocks_count_hi = (uint32_t)((uint64_t)nb >> 32);
 	sb->s_free_inodes_count = (uint32_t)ni;
 	sdx_super_dirty(h, fs);
+	gauge_free(fs, (uint64_t)nb, (uint64_t)ni);
 	return 0;
 }
 
@@ -317,6 +327,32 @@ uint64_t sdx_fs_free_blocks(struct sdx_fs *fs)
 	const struct ext4_super_block *sb = sdx_super(fs, &err);
 
 	return sb ? sb_free_blocks(sb) : 0;
+}
+
+int sdx_fs_statvfs(struct sdx_fs *fs, struct statvfs *sv)
+{
+	int err = 0;
+	const struct ext4_super_block *sb = sdx_super(fs, &err);
+	uint64_t reserved, free_blocks;
+
+	if (!sb)
+		return err;
+	reserved = sb->s_r_blocks_count_lo |
+		   (uint64_t)sb->s_r_blocks_count_hi << 32;
+	free_blocks = sb_free_blocks(sb);
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = SDX_BLOCK_SIZE;
+	sv->f_frsize = SDX_BLOCK_SIZE;
+	sv->f_blocks = fs->blocks_count;
+	sv->f_bfree = free_blocks;
+	sv->f_bavail = free_blocks > reserved ? free_blocks - reserved : 0;
+	sv->f_files = fs->inodes_count;
+	sv->f_ffree = sb->s_free_inodes_count;
+	sv->f_favail = sb->s_free_inodes_count;
+	memcpy(&sv->f_fsid, fs->uuid, sizeof(sv->f_fsid));
+	sv->f_flag = fs->is_rdonly ? ST_RDONLY : 0;
+	sv->f_namemax = EXT4_NAME_LEN;
+	return 0;
 }
 
 /* ---- group descriptors ---- */
@@ -789,6 +825,7 @@ static int open_journal(struct sdx_fs *fs, bool want_rdonly)
 		.owner_lock = &fs->lock,
 		.metadata_csum = fs->has_csum,
 		.is_64bit = fs->feature_incompat & EXT4_FEATURE_INCOMPAT_64BIT,
+		.stats = fs->statpage ? &fs->statpage->journal : NULL,
 	};
 	struct sdx_jextent *ext = NULL;
 	unsigned nr = 0;
@@ -863,10 +900,30 @@ static void free_fs(struct sdx_fs *fs)
 	free(fs->icache);
 	free(fs->groups);
 	free(fs->csum_good);
+	sdx_statpage_unpublish(fs->statpage);
 	if (fs->dev)
 		sdx_dev_close(fs->dev);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
+}
+
+/*
+ * The mount's statistics page (lib/statpage.h), for `syncdax stats`: the
+ * journal, the fault path and this layer count into it.  Not for a
+ * simulated device (its crash points end the process by design: each would
+ * leave a stale page).  Failing to publish keeps the counters private; it
+ * never fails the mount.
+ */
+static void publish_stats(struct sdx_fs *fs)
+{
+	unsigned mode = (fs->is_rdonly ? SDX_STATPAGE_RDONLY : 0) |
+			(fs->feature_compat & EXT4_FEATURE_COMPAT_HAS_JOURNAL ?
+			 0 : SDX_STATPAGE_NO_JOURNAL);
+
+	if (!fs->dev->crash &&
+	    sdx_statpage_publish(fs->dev->fd, fs->dev->path, mode,
+				 &fs->statpage) < 0)
+		fs->statpage = NULL;
 }
 
 int sdx_fs_open(const char *device, unsigned flags, struct sdx_fs **out)
@@ -905,6 +962,7 @@ int sdx_fs_open(const char *device, unsigned flags, struct sdx_fs **out)
 	err = load_groups(fs, false);
 	if (err)
 		goto out_free;
+	publish_stats(fs);
 	pthread_mutex_lock(&fs->lock);
 	err = open_journal(fs, want_rdonly);
 	/* recovery may have replayed the superblock and descriptors */
@@ -914,6 +972,8 @@ int sdx_fs_open(const char *device, unsigned flags, struct sdx_fs **out)
 		err = load_groups(fs, true);
 	if (!err && !want_rdonly)
 		write_mount_state(fs, true);
+	if (!err)
+		gauge_free(fs, fs->mount_free_blocks, fs->mount_free_inodes);
 	pthread_mutex_unlock(&fs->lock);
 	if (err)
 		goto out_journal;

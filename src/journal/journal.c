@@ -299,31 +299,10 @@ static void free_blocks(struct sdx_journal *j)
 
 static void journal_free(struct sdx_journal *j)
 {
-	sdx_statpage_unpublish(j->page);
 	free_blocks(j);
 	free(j->ext);
 	pthread_cond_destroy(&j->commit_done);
 	free(j);
-}
-
-/*
- * The mount's statistics page (lib/statpage.h): the journal's life is the
- * mount's (the file system opens it right after the device and closes it
- * at unmount), so the journal publishes it and its counters live there.
- * Not for a simulated device: its crash points end the process by design,
- * each would leave a stale page.  Failing to publish keeps the counters
- * private; it never fails the mount.
- */
-static void publish(struct sdx_journal *j)
-{
-	unsigned mode = (j->opts.readonly ? SDX_STATPAGE_RDONLY : 0) |
-			(j->direct ? SDX_STATPAGE_NO_JOURNAL : 0);
-
-	j->stats = &j->own_stats;
-	if (!j->dev->crash &&
-	    sdx_statpage_publish(j->dev->fd, j->dev->path, mode,
-				 &j->page) == 0)
-		j->stats = &j->page->journal;
 }
 
 /**
@@ -353,7 +332,7 @@ int sdx_journal_open(struct sdx_dev *dev, const struct sdx_jextent *ext,
 	j->dev = dev;
 	j->opts = *opts;
 	j->direct = opts->no_journal;
-	publish(j);
+	j->stats = opts->stats ? opts->stats : &j->own_stats;
 	if (j->opts.commit_interval_ms == 0)
 		j->opts.commit_interval_ms = SDX_JOURNAL_DEFAULT_INTERVAL_MS;
 	pthread_cond_init(&j->commit_done, NULL);

@@ -75,20 +75,18 @@ struct sdx_journal_opts {
 	pthread_mutex_t *owner_lock;	/* taken by the background thread */
 	bool metadata_csum;		/* ext4 metadata_csum: jbd2 csum v3 */
 	bool is_64bit;			/* ext4 64bit: jbd2 64bit tags */
+	struct sdx_journal_stats *stats; /* where to count (the mount's
+					   published page), NULL: privately */
 };
 
-/* struct sdx_journal_stats is in lib/statpage.h: the journal's counters
- * live in its mount's published statistics page (or in the journal when
- * none could be published). */
+/* struct sdx_journal_stats is in lib/statpage.h: the journal counts into
+ * opts->stats, its mount's published statistics page. */
 
 /*
  * sdx_journal_open - load the journal of a file system
  * @ext/@nr_ext: the journal inode's block map (ignored with no_journal)
  * Validates the jbd2 superblock (v2; 64bit, csum v3 supported) and recovers
  * (replays committed transactions; in memory only when readonly).
- * Publishes the mount's statistics page for the device (lib/statpage.h;
- * removed at close) unless the device is simulated or a live page of it
- * exists; the journal's counters live there.
  * Return: 0, or -errno with a sentence (-EUCLEAN corrupt, -EOPNOTSUPP for an
  *         unsupported jbd2 feature, named).
  */

@@ -114,18 +114,17 @@ struct sdx_journal {
 	bool stopping;
 	pthread_cond_t commit_done;	/* waited on with opts.owner_lock */
 
-	/* counters: in the mount's published page (lib/statpage.h), or in
-	 * own_stats when none could be published */
+	/* counters: where the opener said (opts.stats: its mount's published
+	 * page, lib/statpage.h), else own_stats */
 	struct sdx_journal_stats *stats;
 	struct sdx_journal_stats own_stats;
-	struct sdx_statpage *page;
 };
 
 /* log_used, and its published gauge (invariant 2). */
 static inline void sdx_jset_log_used(struct sdx_journal *j, uint32_t used)
 {
 	j->log_used = used;
-	j->stats->log_used = used;
+	sdx_stat_set(&j->stats->log_used, used);
 }
 
 /* journal.c */

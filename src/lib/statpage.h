@@ -2,11 +2,14 @@
  * statpage.h - the statistics a mounted file system publishes to other
  * processes: one small shared page per mount, found by the device alone.
  *
- * The page is a file in /dev/shm named by the device file's st_dev and
+ * The file system publishes the page at mount and removes it at unmount
+ * (src/fs/super.c); the journal, the fault path and the file system
+ * count into it.  The page is a file in /dev/shm named by the device file's st_dev and
  * st_ino (sdx_statpage_name), so `syncdax stats DEVICE` in another process
  * needs nothing but the device path.  Its counters are the live counters
- * themselves: the fault path and the journal add to them in place (relaxed
- * atomic adds or increments under the journal's lock), so publishing costs
+ * themselves: each layer adds to them in place (relaxed atomic adds, or
+ * plain stores under the lock of the layer that owns the field), so
+ * publishing costs
  * no copy and no thread.  A reader copies the page with relaxed 8-byte
  * loads and never trusts it: size, magic and version are checked.
  *
@@ -31,7 +34,8 @@
  *
  * The structs below are the page's format (SDX_STATPAGE_VERSION): a change
  * of any of them changes the version.  src/dax and src/journal use the same
- * structs for their in-process counters (dax.h, journal.h).
+ * structs for their in-process counters (dax.h, journal.h).  Version 2
+ * added the file system's gauges.
  */
 #ifndef SDX_STATPAGE_H
 #define SDX_STATPAGE_H
@@ -75,6 +79,13 @@ struct sdx_journal_stats {
 	uint64_t log_used;		/* of which holding transactions */
 };
 
+/* Gauges of the file system (src/fs): what it holds now. */
+struct sdx_fs_gauges {
+	uint64_t free_blocks;
+	uint64_t free_inodes;
+	uint64_t open_files;		/* open descriptors */
+};
+
 /* Latency of resolved faults: the handler's time, entry to return. */
 struct sdx_fault_latency {
 	uint64_t count;
@@ -83,7 +94,7 @@ struct sdx_fault_latency {
 };
 
 #define SDX_STATPAGE_MAGIC	0x3154415453584453ull	/* "SDXSTAT1" */
-#define SDX_STATPAGE_VERSION	1u
+#define SDX_STATPAGE_VERSION	2u
 #define SDX_STATPAGE_DEVICE_MAX	256u
 
 /* sdx_statpage.mode */
@@ -106,6 +117,7 @@ struct sdx_statpage {
 	uint64_t mappings;		/* live mappings (sdx_mmap, not yet
 					   unmapped) */
 	struct sdx_journal_stats journal;
+	struct sdx_fs_gauges fs;
 };
 
 /*
@@ -142,6 +154,12 @@ int sdx_statpage_read(const char *device, struct sdx_statpage *out);
 static inline void sdx_stat_add(uint64_t *counter, uint64_t n)
 {
 	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+/* Set a gauge of a page (relaxed: its one writer holds its layer's lock). */
+static inline void sdx_stat_set(uint64_t *gauge, uint64_t v)
+{
+	__atomic_store_n(gauge, v, __ATOMIC_RELAXED);
 }
 
 #endif /* SDX_STATPAGE_H */

@@ -109,6 +109,77 @@ static void test_page_counts_live_mappings(void **state)
 	unlink(dev);
 }
 
+/* The page of @dev, as a reader in another process sees it. */
+static struct sdx_statpage read_page(const char *dev)
+{
+	struct sdx_statpage pg;
+
+	assert_int_equal(sdx_statpage_read(dev, &pg), 0);
+	return pg;
+}
+
+/* The file system's gauges follow its free counts and open descriptors. */
+static void test_page_gauges_follow_the_file_system(void **state)
+{
+	const char *dev = tu_path("gauges");
+	struct statvfs sv;
+	struct sdx_fs *fs;
+	int fd, fd2;
+
+	(void)state;
+	tu_mkfs(dev, DEV_SIZE);
+	fs = tu_mount(dev, 0);
+	assert_int_equal(sdx_statvfs(fs, "/", &sv), 0);
+	assert_int_equal(read_page(dev).fs.free_blocks, sv.f_bfree);
+	assert_int_equal(read_page(dev).fs.free_inodes, sv.f_ffree);
+	assert_int_equal(read_page(dev).fs.open_files, 0);
+	fd = sparse_file(fs, "/g", PAGES);
+	fd2 = sdx_open(fs, "/g", O_RDONLY, 0);
+	assert_true(fd2 >= 0);
+	assert_int_equal(read_page(dev).fs.open_files, 2);
+	assert_int_equal(sdx_fallocate(fs, fd, 0, 0, PAGES * PS), 0);
+	assert_int_equal(sdx_statvfs(fs, "/", &sv), 0);
+	assert_int_equal(read_page(dev).fs.free_blocks, sv.f_bfree);
+	assert_int_equal(read_page(dev).fs.free_inodes, sv.f_ffree);
+	assert_int_equal(sdx_close(fs, fd2), 0);
+	assert_int_equal(read_page(dev).fs.open_files, 1);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(read_page(dev).fs.open_files, 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	unlink(dev);
+}
+
+/* msync and a remap under a mapping count for the mapping's mount. */
+static void test_msync_and_remaps_count_for_their_mount(void **state)
+{
+	const char *dev = tu_path("msync");
+	struct sdx_dax_config saved;
+	volatile uint8_t *map;
+	struct sdx_fs *fs;
+	int fd;
+
+	(void)state;
+	one_page_per_fault(&saved);
+	tu_mkfs(dev, DEV_SIZE);
+	fs = tu_mount(dev, 0);
+	fd = sparse_file(fs, "/w", PAGES);
+	map = sdx_mmap(fs, NULL, PAGES * PS, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	for (unsigned i = 0; i < PAGES; i++)
+		map[(size_t)i * PS] = 1;
+	assert_int_equal(sdx_msync((void *)map, PAGES * PS, MS_SYNC), 0);
+	assert_int_equal(read_page(dev).dax.msync_pages, PAGES);
+	assert_int_equal(sdx_fallocate(fs, fd, FALLOC_FL_PUNCH_HOLE |
+				       FALLOC_FL_KEEP_SIZE, 0, 2 * PS), 0);
+	assert_int_equal(read_page(dev).dax.invalidated_pages, 2);
+	assert_int_equal(sdx_munmap((void *)map, PAGES * PS), 0);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(sdx_unmount(fs), 0);
+	assert_int_equal(sdx_dax_set_config(&saved), 0);
+	unlink(dev);
+}
+
 static void page_name(const char *device, char *buf, size_t n)
 {
 	struct stat st;
@@ -378,6 +449,8 @@ int main(void)
 		cmocka_unit_test(test_each_mount_has_its_own_page),
 		cmocka_unit_test(test_populate_counts_for_its_mount),
 		cmocka_unit_test(test_page_counts_live_mappings),
+		cmocka_unit_test(test_page_gauges_follow_the_file_system),
+		cmocka_unit_test(test_msync_and_remaps_count_for_their_mount),
 		cmocka_unit_test(test_unmount_removes_the_page),
 		cmocka_unit_test(test_second_mount_keeps_the_first_page),
 		cmocka_unit_test(test_killed_owner_reads_as_not_mounted),
