@@ -53,7 +53,7 @@
 #include "lib/err.h"
 
 #define PS ((uint64_t)SDX_PAGE_SIZE)
-#define HUGE_PAGES 512u
+#define HUGE_PAGES SDX_IOMAP_HUGE_PAGES
 
 struct sdx_dax_stats sdx_dax_stat;
 _Thread_local struct sdx_dax_stats *sdx_dax_fs_stat;

@@ -38,7 +38,7 @@
 #include "syncdax.h"
 
 #define PS ((uint64_t)SDX_PAGE_SIZE)
-#define HUGE_BYTES (2ull << 20)
+#define HUGE_BYTES ((uint64_t)SDX_IOMAP_HUGE_PAGES * PS)
 #define MAX_FILE_PAGES (1ull << 32)	/* ext4, 4 KiB blocks */
 
 /* Flags accepted with MAP_SHARED_VALIDATE (the kernel's LEGACY_MAP_MASK,
