@@ -5,8 +5,9 @@
  * to compare with the kernel's.  Built by the test with cc against the
  * build's libsyncdax.a (it is not a cmocka test).
  *
- *   kernel-tree fill IMAGE      every kind of inode, extent tree and
- *                               attribute ext4 has that syncdax writes
+ *   kernel-tree fill IMAGE      every kind of inode, extent, tree and
+ *                               attribute ext4 has that syncdax writes,
+ *                               also through a MAP_SYNC mapping and defrag
  *   kernel-tree crash IMAGE     a child commits work (fsync) and is killed
  *                               with SIGKILL: the journal needs recovery
  *   kernel-tree orphan IMAGE    a child unlinks a file it holds open,
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,13 +158,35 @@ static size_t posix_acl(unsigned char *buf)
 	return n;
 }
 
+/* /mapped: 1 MiB stored through a MAP_SHARED_VALIDATE|MAP_SYNC mapping. */
+static void map_file(struct sdx_fs *fs)
+{
+	const size_t len = 1 << 20;
+	unsigned char *p;
+	size_t i;
+	int fd;
+
+	fd = sdx_open(fs, "/mapped", O_CREAT | O_RDWR, 0644);
+	if (fd < 0 || sdx_ftruncate(fs, fd, (off_t)len))
+		die("create", "/mapped");
+	p = sdx_mmap(fs, NULL, len, PROT_READ | PROT_WRITE,
+		     MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap", "/mapped");
+	for (i = 0; i < len; i += 3)
+		p[i] = pattern(19, i);
+	sdx_persist(p, len);
+	if (sdx_munmap(p, len) || sdx_close(fs, fd))
+		die("munmap", "/mapped");
+}
+
 static void fill(void)
 {
 	struct sdx_fs *fs = mount_image();
 	unsigned char acl[64], big[1500];
 	char path[300], target[260];
 	unsigned flags;
-	int fd, i;
+	int fd, keep, i;
 
 	/* Nested directories, a file at the bottom, hard links to it. */
 	make_dir(fs, "/a");
@@ -249,6 +273,49 @@ static void fill(void)
 	    sdx_setflags(fs, fd, flags | FS_SYNC_FL))
 		die("chattr +S", "/syncfile");
 	sdx_close(fs, fd);
+
+	/* Unwritten extents, a punched hole, a zeroed range, blocks kept
+	 * past the size. */
+	fd = create_file(fs, "/fallocated", 13, 10 * BLK);
+	if (sdx_fallocate(fs, fd, 0, 0, 64 * BLK) ||
+	    sdx_fallocate(fs, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  2 * BLK, 3 * BLK) ||
+	    sdx_fallocate(fs, fd, FALLOC_FL_ZERO_RANGE, 6 * BLK + 100, BLK) ||
+	    sdx_fallocate(fs, fd, FALLOC_FL_KEEP_SIZE, 64 * BLK, 16 * BLK))
+		die("fallocate", "/fallocated");
+	write_pattern(fs, fd, "/fallocated", 14, 40 * BLK + 7, 5000);
+	sdx_close(fs, fd);
+
+	/* Written through a MAP_SYNC mapping, and a fragmented file
+	 * defragmented. */
+	map_file(fs);
+	fd = sdx_open(fs, "/defragged", O_CREAT | O_RDWR, 0644);
+	keep = sdx_open(fs, "/interleaved", O_CREAT | O_RDWR, 0644);
+	if (fd < 0 || keep < 0)
+		die("create", "/defragged");
+	for (i = 0; i < 32; i++) {
+		write_pattern(fs, fd, "/defragged", 15, (off_t)i * BLK, BLK);
+		write_pattern(fs, keep, "/interleaved", 16, (off_t)i * BLK,
+			      BLK);
+	}
+	if (sdx_defrag(fs, fd, NULL, NULL))
+		die("defrag", "/defragged");
+	sdx_close(fs, fd);
+	sdx_close(fs, keep);
+
+	/* A default ACL inherited by what is created below it; a trusted.
+	 * attribute; a directory moved to another parent. */
+	make_dir(fs, "/acldir");
+	set_xattr(fs, "/acldir", "system.posix_acl_default", acl,
+		  posix_acl(acl));
+	make_dir(fs, "/acldir/sub");
+	put_file(fs, "/acldir/inherits", 17, 10);
+	set_xattr(fs, "/acldir/inherits", "trusted.kind", "trusted", 7);
+	make_dir(fs, "/from");
+	make_dir(fs, "/from/moved");
+	put_file(fs, "/from/moved/inside", 18, 10);
+	if (sdx_rename(fs, "/from/moved", "/a/b/moved"))
+		die("rename", "/from/moved");
 
 	/* Removed things leave holes in directories and bitmaps. */
 	put_file(fs, "/htree/removed", 12, 3 * BLK);
