@@ -12,6 +12,8 @@
  *                               with SIGKILL: the journal needs recovery
  *   kernel-tree orphan IMAGE    a child unlinks a file it holds open,
  *                               commits, and is killed: an orphan is left
+ *   kernel-tree modify IMAGE    change the tree the kernel wrote (the
+ *                               guest's kernel-init)
  *   kernel-tree manifest IMAGE  mount (replaying), print one line per path
  *
  * Manifest line (the guest's init prints the same from the kernel's view
@@ -393,6 +395,57 @@ static void crash(int orphan)
 	}
 }
 
+/*
+ * Change what the kernel made (tests/interop/kernel-init's tree): entries
+ * added to and removed from its htree directory, holes of its extent tree
+ * and sparse file written, its big file appended to, attributes added next
+ * to its block and inode attributes and removed, a file created under its
+ * default ACL, a rename, an unlink.
+ */
+static void modify(void)
+{
+	struct sdx_fs *fs = mount_image();
+	char path[96];
+	int fd, i;
+
+	for (i = 0; i < 200; i++) {
+		snprintf(path, sizeof(path), "/htree/syncdax-added-%d", i);
+		put_file(fs, path, 40, (size_t)i);
+	}
+	for (i = 20; i < 50; i++) {
+		snprintf(path, sizeof(path),
+			 "/htree/kernel-entry-%d-with-a-long-name", i);
+		if (sdx_unlink(fs, path))
+			die("unlink", path);
+	}
+	fd = sdx_open(fs, "/extents", O_RDWR, 0);
+	if (fd < 0)
+		die("open", "/extents");
+	for (i = 1; i < 300; i += 4)
+		write_pattern(fs, fd, "/extents", 41, (off_t)i * BLK, BLK);
+	sdx_close(fs, fd);
+	fd = sdx_open(fs, "/sparse", O_RDWR, 0);
+	if (fd < 0)
+		die("open", "/sparse");
+	write_pattern(fs, fd, "/sparse", 42, 2000 * BLK + 5, 3 * BLK);
+	sdx_close(fs, fd);
+	fd = sdx_open(fs, "/big", O_RDWR | O_APPEND, 0);
+	if (fd < 0)
+		die("open", "/big");
+	write_pattern(fs, fd, "/big", 43, 12 << 20, 10000);
+	sdx_close(fs, fd);
+	set_xattr(fs, "/big", "user.syncdax", "next to the kernel's", 20);
+	set_xattr(fs, "/d1/d2/d3/file", "user.more", "in the inode", 12);
+	if (sdx_lremovexattr(fs, "/d1/d2/d3/file", "user.small"))
+		die("removexattr", "/d1/d2/d3/file");
+	put_file(fs, "/acldir/syncdax-file", 44, 10);
+	if (sdx_rename(fs, "/d1/moved", "/moved-back") ||
+	    sdx_unlink(fs, "/hardlink"))
+		die("rename", "/d1/moved");
+	if (sdx_unmount(fs))
+		die("unmount", image);
+}
+
 /* SHA-256 of open file @fd (@size bytes) by sha256sum(1) on a pipe. */
 static void hash_file(struct sdx_fs *fs, int fd, off_t size, const char *path,
 		      char hex[65])
@@ -533,7 +586,7 @@ static void manifest(void)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: kernel-tree fill|crash|orphan|manifest"
+		fprintf(stderr, "usage: kernel-tree fill|crash|orphan|modify|manifest"
 			" IMAGE\n");
 		return 2;
 	}
@@ -546,6 +599,8 @@ int main(int argc, char **argv)
 		crash(1);
 	else if (!strcmp(argv[1], "manifest"))
 		manifest();
+	else if (!strcmp(argv[1], "modify"))
+		modify();
 	else
 		return 2;
 	return 0;

@@ -20,7 +20,8 @@
 # feature set and writes a tree into each; the second is reset with the
 # tree synced and more written after it, so its journal needs recovery.
 # syncdax mounts each (replaying the kernel's journal) and its manifest
-# must equal the kernel's (of the synced part); then e2fsck -fn, clean.
+# must equal the kernel's (of the synced part); then e2fsck -fn, clean;
+# syncdax then changes the first tree, and e2fsck -fn must still agree.
 #
 # TAP output.  Skipped with the reason without qemu-system-x86_64 (or
 # cpio, depmod), when the guest packages cannot be fetched, and in a
@@ -216,6 +217,10 @@ fsynced() {	# the file the kernel fsynced last has the content it had
 check "kcrash: syncdax replays the kernel's fsync after the sync" fsynced
 check "kclean: syncdax sees the kernel's chattr +S" \
 	sh -c "'$SYNCDAX' lsattr '$tmp/kclean:/syncfile' | grep -q '^[^ ]*S'"
+check "kclean: syncdax changes the kernel's tree (htree, extents, xattrs)" \
+	"$W/kernel-tree" modify "$tmp/kclean"
+check "kclean: e2fsck -fn calls it clean after syncdax's changes" \
+	fsck_clean "$tmp/kclean"
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
