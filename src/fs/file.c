@@ -125,20 +125,6 @@ static int map_block(struct sdx_inode *inode, uint64_t lblk, uint64_t *pblk,
 	return 0;
 }
 
-/* Where to look for blocks for @lblk: after its left neighbour's. */
-static uint64_t alloc_goal(struct sdx_inode *inode, uint64_t lblk)
-{
-	uint64_t pblk, len, end;
-	unsigned flags;
-
-	if (lblk > 0 && map_block(inode, lblk - 1, &pblk, &len, &flags) == 0 &&
-	    !(flags & SDX_EXTENT_HOLE))
-		return pblk + 1;
-	if (sdx_extent_end(inode, &end, &pblk) == 0 && pblk)
-		return pblk + 1;
-	return 0;
-}
-
 /* Zero [off, off+len) inside one block where it holds written data. */
 static int zero_in_block(struct sdx_inode *inode, uint64_t off, uint64_t len)
 {
@@ -210,8 +196,8 @@ static ssize_t write_blocks(struct sdx_handle *h, struct sdx_inode *inode,
 			break;
 		cnt = min64(len, want);
 		if (flags & SDX_EXTENT_HOLE) {
-			err = sdx_block_alloc(h, inode, alloc_goal(inode, lblk),
-					      cnt, &pblk, &cnt);
+			err = sdx_file_block_alloc(h, inode, lblk, cnt, &pblk,
+						   &cnt);
 			if (err)
 				break;
 		}
@@ -476,9 +462,9 @@ static int prealloc(struct sdx_inode *inode, uint64_t lblk, uint64_t count)
 				   SDX_CREDITS_EXTENT, &h);
 		if (err)
 			return err;
-		err = sdx_block_alloc(h, inode, alloc_goal(inode, lblk),
-				      min64(len, EXT_UNWRITTEN_MAX_LEN), &pblk,
-				      &got);
+		err = sdx_file_block_alloc(h, inode, lblk,
+					   min64(len, EXT_UNWRITTEN_MAX_LEN),
+					   &pblk, &got);
 		if (!err) {
 			err = sdx_extent_insert(h, inode, lblk, pblk, got, true);
 			if (err)

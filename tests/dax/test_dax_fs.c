@@ -464,10 +464,11 @@ static void test_persisted_record_survives_every_crash_point(void **state)
 	assert_int_equal(sdx_dax_set_config(&saved), 0);
 }
 
-/* First writes through MAP_SYNC into an empty @len file, sync-ahead of
- * 2 MiB: how many 2 MiB runs were mapped at once; the data reads back. */
+/* First writes through MAP_SYNC into an empty @len file (@is_prealloc:
+ * fallocated first), sync-ahead of 2 MiB: how many 2 MiB runs were mapped
+ * at once; the data reads back. */
 static uint64_t huge_installs_writing(struct sdx_fs *fs, const char *name,
-				      size_t len)
+				      size_t len, bool is_prealloc)
 {
 	static const struct sdx_dax_config ahead = {
 		.fault_around = 16, .syncahead = 2u << 20, .huge = true };
@@ -476,6 +477,8 @@ static uint64_t huge_installs_writing(struct sdx_fs *fs, const char *name,
 	int fd = open_file(fs, name, len);
 	uint8_t *p, b;
 
+	if (is_prealloc)
+		assert_int_equal(sdx_fallocate(fs, fd, 0, 0, (off_t)len), 0);
 	sdx_dax_get_config(&saved);
 	assert_int_equal(sdx_dax_set_config(&ahead), 0);
 	p = map_file(fs, fd, len, MAP_SHARED_VALIDATE | MAP_SYNC);
@@ -494,7 +497,8 @@ static uint64_t huge_installs_writing(struct sdx_fs *fs, const char *name,
 }
 
 /* The allocator gives a 2 MiB of the file a 2 MiB-aligned device run when
- * one is free, so a synchronous mapping maps it with one huge page. */
+ * one is free, for faults and for fallocate alike, so a synchronous
+ * mapping maps it with one huge page. */
 static void test_real_allocator_gives_huge_mappings(void **state)
 {
 	struct sdx_fs *fs;
@@ -502,7 +506,8 @@ static void test_real_allocator_gives_huge_mappings(void **state)
 	(void)state;
 	tu_mkfs(dev, 64 * MIB);
 	fs = tu_mount(dev, 0);
-	assert_int_equal(huge_installs_writing(fs, "/big", 8 * MIB), 4);
+	assert_int_equal(huge_installs_writing(fs, "/big", 8 * MIB, false), 4);
+	assert_int_equal(huge_installs_writing(fs, "/pre", 8 * MIB, true), 4);
 	assert_int_equal(sdx_unmount(fs), 0);
 	assert_true(tu_fsck_clean(dev));
 }
@@ -527,7 +532,8 @@ static void test_fragmented_space_falls_back_to_small_runs(void **state)
 					       FALLOC_FL_KEEP_SIZE, off, MIB),
 				 0);
 	assert_int_equal(sdx_close(fs, fd), 0);
-	assert_int_equal(huge_installs_writing(fs, "/frag", 4 * MIB), 0);
+	assert_int_equal(huge_installs_writing(fs, "/frag", 4 * MIB, false),
+			 0);
 	assert_int_equal(sdx_unmount(fs), 0);
 	assert_true(tu_fsck_clean(dev));
 }
