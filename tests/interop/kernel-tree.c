@@ -234,6 +234,25 @@ static void fill(void)
 	if (sdx_symlink(fs, target, "/slowlink"))
 		die("symlink", "/slowlink");
 
+	/* Symlinks at the fast/slow boundary (59 and 60 bytes); names of
+	 * 255 bytes, with a space, with UTF-8; 32-bit owners. */
+	memset(target, 'y', 60);
+	target[59] = 0;
+	if (sdx_symlink(fs, target, "/link59"))
+		die("symlink", "/link59");
+	target[59] = 'y';
+	target[60] = 0;
+	if (sdx_symlink(fs, target, "/link60"))
+		die("symlink", "/link60");
+	memset(path, 'n', 256);
+	path[0] = '/';
+	path[256] = 0;
+	put_file(fs, path, 24, 255);
+	put_file(fs, "/with space", 25, 3);
+	put_file(fs, "/utf8-\xc3\xa9t\xc3\xa9", 26, 4);
+	if (sdx_chown(fs, "/with space", 100000, 200000))
+		die("chown", "/with space");
+
 	/* Shifted extents: COLLAPSE_RANGE then INSERT_RANGE. */
 	fd = create_file(fs, "/shifted", 5, 64 * BLK);
 	if (sdx_fallocate(fs, fd, FALLOC_FL_COLLAPSE_RANGE, 16 * BLK,
