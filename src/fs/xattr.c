@@ -962,17 +962,22 @@ static int set_edit(struct xattr_set *s, const struct xattr *x, bool is_remove,
 		       s->inode->ino, x->value_size, x->name_len);
 }
 
-/* Write what @s changed, in @h.  Context: lock, handle open. */
+/*
+ * Write what @s changed, in @h.  The block first: its allocation is what
+ * fails (-ENOSPC), and it fails before anything changed, while a body
+ * written before it would be left in the handle without its checksum.
+ * Context: lock, handle open.
+ */
 static int set_write(struct sdx_handle *h, struct xattr_set *s)
 {
 	int err = 0;
 
 	if (s->ibody.is_changed || s->block.is_changed)
 		err = set_feature(h, s->inode->fs);
-	if (!err && s->ibody.is_changed)
-		err = ibody_write(h, s);
 	if (!err && s->block.is_changed)
 		err = block_update(h, s);
+	if (!err && s->ibody.is_changed)
+		err = ibody_write(h, s);
 	return err;
 }
 

@@ -708,6 +708,40 @@ static void test_corrupt_entries_are_euclean(void **s)
 	tu_mkfs(dev, 16u << 20);
 }
 
+/* Write /fill until the device has no free block left. */
+static void fill_device(void)
+{
+	static char chunk[64 * 1024];
+	int fd = sdx_open(fs, "/fill", O_CREAT | O_WRONLY, 0644);
+	off_t off = 0;
+	ssize_t r;
+
+	assert_true(fd >= 0);
+	while ((r = sdx_pwrite(fs, fd, chunk, sizeof(chunk), off)) > 0)
+		off += r;
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(sdx_close(fs, fd), 0);
+}
+
+static void test_enospc_for_the_block_keeps_the_old_value(void **s)
+{
+	char big[3000];
+
+	(void)s;
+	make_file("/f");
+	set("/f", "user.x", "small", 5);
+	fill_device();
+	fill(big, sizeof(big), 'e');
+	/* the value moves from the inode to a block there is no room for */
+	assert_int_equal(sdx_setxattr(fs, "/f", "user.x", big, sizeof(big),
+				      0), -1);
+	assert_int_equal(errno, ENOSPC);
+	expect_xattr("/f", "user.x", "small", 5);
+	unmount();
+	fs = tu_mount(dev, 0);
+	expect_xattr("/f", "user.x", "small", 5);
+}
+
 static void test_read_only_mount_refuses_changes(void **s)
 {
 	(void)s;
@@ -742,6 +776,7 @@ int main(void)
 		T(test_default_acl_is_inherited_as_linux_does),
 		T(test_corrupt_entries_are_euclean),
 		T(test_read_only_mount_refuses_changes),
+		T(test_enospc_for_the_block_keeps_the_old_value),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
