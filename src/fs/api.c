@@ -725,16 +725,25 @@ int sdx_fallocate(struct sdx_fs *fs, int fd, int mode, off_t off, off_t len)
 
 /* ---- attributes ---- */
 
-static int stat_path(struct sdx_fs *fs, const char *path, unsigned follow,
-		     struct stat *st)
+/* What a path call reads of an inode, into a local copy (the caller's
+ * memory is not written under the lock). */
+union path_read {
+	struct stat st;
+	struct statvfs sv;
+};
+typedef int (*path_read_fn)(struct sdx_inode *inode, union path_read *out);
+
+/* Look @path up and @read its inode into *@out (@size bytes of it). */
+static int read_path(struct sdx_fs *fs, const char *path, unsigned follow,
+		     path_read_fn read, void *out, size_t size)
 {
 	struct sdx_inode *inode;
+	union path_read local;
 	struct path_arg p;
-	struct stat local;
 	int err;
 
 	sdx_err_clear();
-	if (!fs || !st)
+	if (!fs || !out)
 		return (int)sdx_errno_ret(-EINVAL);
 	err = path_copy(path, &p);
 	if (err)
@@ -742,48 +751,41 @@ static int stat_path(struct sdx_fs *fs, const char *path, unsigned follow,
 	pthread_mutex_lock(&fs->lock);
 	err = sdx_namei(fs, p.s, follow, &inode);
 	if (!err) {
-		sdx_inode_stat(inode, &local);
+		err = read(inode, &local);
 		sdx_iput(inode);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (!err)
-		*st = local;
+		memcpy(out, &local, size);
 	return (int)sdx_errno_ret(err);
+}
+
+static int read_stat(struct sdx_inode *inode, union path_read *out)
+{
+	sdx_inode_stat(inode, &out->st);
+	return 0;
+}
+
+static int read_statvfs(struct sdx_inode *inode, union path_read *out)
+{
+	return sdx_fs_statvfs(inode->fs, &out->sv);
 }
 
 int sdx_stat(struct sdx_fs *fs, const char *path, struct stat *st)
 {
-	return stat_path(fs, path, SDX_LOOKUP_FOLLOW, st);
+	return read_path(fs, path, SDX_LOOKUP_FOLLOW, read_stat, st,
+			 sizeof(*st));
 }
 
 int sdx_lstat(struct sdx_fs *fs, const char *path, struct stat *st)
 {
-	return stat_path(fs, path, 0, st);
+	return read_path(fs, path, 0, read_stat, st, sizeof(*st));
 }
 
 int sdx_statvfs(struct sdx_fs *fs, const char *path, struct statvfs *sv)
 {
-	struct sdx_inode *inode;
-	struct statvfs local;
-	struct path_arg p;
-	int err;
-
-	sdx_err_clear();
-	if (!fs || !sv)
-		return (int)sdx_errno_ret(-EINVAL);
-	err = path_copy(path, &p);
-	if (err)
-		return (int)sdx_errno_ret(err);
-	pthread_mutex_lock(&fs->lock);
-	err = sdx_namei(fs, p.s, SDX_LOOKUP_FOLLOW, &inode);
-	if (!err) {
-		sdx_iput(inode);
-		err = sdx_fs_statvfs(fs, &local);
-	}
-	pthread_mutex_unlock(&fs->lock);
-	if (!err)
-		*sv = local;
-	return (int)sdx_errno_ret(err);
+	return read_path(fs, path, SDX_LOOKUP_FOLLOW, read_statvfs, sv,
+			 sizeof(*sv));
 }
 
 int sdx_fstat(struct sdx_fs *fs, int fd, struct stat *st)
