@@ -193,7 +193,7 @@ void *sdx_mmap(struct sdx_fs *fs, void *addr, size_t len, int prot,
 	file.dev = sdx_fs_dev(fs);
 	sdx_fs_set_invalidate(fs, invalidate_inode);
 	sdx_fs_set_writeback(fs, writeback_inode);
-	page = sdx_statpage_find(file.dev->fd);
+	page = sdx_fs_statpage(fs);
 	if (page) {
 		err = mapping_made(file.host, page);
 		if (err)

@@ -78,6 +78,9 @@ bool sdx_inode_is_sync(struct sdx_inode *inode);
 struct sdx_inode *sdx_inode_get_fd(struct sdx_fs *fs, int fd, int *open_flags);
 void sdx_inode_put(struct sdx_inode *inode);
 struct sdx_dev *sdx_fs_dev(struct sdx_fs *fs);
+/* The statistics page this mount published (NULL: none; another mount
+ * of the device may own the device's page). */
+struct sdx_statpage *sdx_fs_statpage(struct sdx_fs *fs);
 
 typedef void (*sdx_invalidate_fn)(struct sdx_inode *inode, uint64_t pgoff,
 				  uint64_t npages);

@@ -1005,6 +1005,11 @@ struct sdx_dev *sdx_fs_dev(struct sdx_fs *fs)
 	return fs->dev;
 }
 
+struct sdx_statpage *sdx_fs_statpage(struct sdx_fs *fs)
+{
+	return fs->statpage;
+}
+
 void sdx_fs_set_invalidate(struct sdx_fs *fs, sdx_invalidate_fn fn)
 {
 	fs->invalidate = fn;

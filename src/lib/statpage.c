@@ -1,11 +1,13 @@
 /*
- * statpage.c - the published statistics page of a mount: create, find,
- * remove, and the reader another process uses (see statpage.h for the
- * life of a page and its invariants).
+ * statpage.c - the published statistics page of a mount: create, remove,
+ * and the reader another process uses (see statpage.h for the life of a
+ * page and its invariants).
  *
- * This process's pages are kept in a short list (one per mount) so the
- * mapping engine finds the page of a device at mmap time; nothing on the
- * fault path looks here.  A process's first publish sweeps the directory
+ * This process's pages are kept in a short list (one per mount) that
+ * holds, for each page, the descriptor whose lock makes it LIVE and its
+ * name, for the unpublish.  The mapping engine counts into the page of
+ * the mapping's own mount (sdx_fs_statpage), never into one found by the
+ * device: a second mount of the device has none.  A process's first publish sweeps the directory
  * of STALE pages (flock LOCK_EX|LOCK_NB succeeds: no owner) so pages of
  * killed owners whose devices are gone do not pile up.
  */
@@ -205,25 +207,6 @@ void sdx_statpage_unpublish(struct sdx_statpage *page)
 	munmap(p->page, sizeof(struct sdx_statpage));
 	close(p->fd);
 	free(p);
-}
-
-struct sdx_statpage *sdx_statpage_find(int device_fd)
-{
-	struct sdx_statpage *page = NULL;
-	struct stat st;
-
-	if (fstat(device_fd, &st) < 0)
-		return NULL;
-	pthread_mutex_lock(&published_lock);
-	for (struct published *p = published_list; p; p = p->next) {
-		if (p->page->device_dev == (uint64_t)st.st_dev &&
-		    p->page->device_ino == (uint64_t)st.st_ino) {
-			page = p->page;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&published_lock);
-	return page;
 }
 
 /* Copy and check the mapped page @map of @name. */

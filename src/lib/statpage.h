@@ -129,7 +129,7 @@ void sdx_statpage_name(uint64_t dev, uint64_t ino, char *buf, size_t n);
 /*
  * sdx_statpage_publish - create and show the page of the device open on
  * @device_fd (named @device_path in the header)
- * Context: any; registers the page for sdx_statpage_find().
+ * Context: any.
  * Return: 0 and *@out, -EBUSY when a LIVE page of the device exists
  *         (invariant 3), or -errno from creating it.
  */
@@ -137,8 +137,6 @@ int sdx_statpage_publish(int device_fd, const char *device_path,
 			 unsigned mode, struct sdx_statpage **out);
 /* Remove and unmap a page of this process; NULL is ignored. */
 void sdx_statpage_unpublish(struct sdx_statpage *page);
-/* This process's page for the device open on @device_fd, or NULL. */
-struct sdx_statpage *sdx_statpage_find(int device_fd);
 
 /*
  * sdx_statpage_read - copy the LIVE page of @device (a path) into *@out

@@ -329,6 +329,37 @@ static void test_second_mount_keeps_the_first_page(void **state)
 	unlink(dev);
 }
 
+/* A mount without a page of its own (the device's page is another
+ * mount's) counts nowhere, so the other mount may go first. */
+static void test_mapping_of_a_mount_without_a_page_outlives_the_pages_mount(
+	void **state)
+{
+	const char *dev = tu_path("ro2");
+	struct sdx_fs *f1, *f2;
+	volatile uint8_t *map;
+	int fd;
+
+	(void)state;
+	tu_mkfs(dev, DEV_SIZE);
+	f1 = tu_mount(dev, 0);
+	fd = sparse_file(f1, "/m", PAGES);
+	assert_int_equal(sdx_close(f1, fd), 0);
+	assert_int_equal(sdx_unmount(f1), 0);
+	f1 = tu_mount(dev, SDX_MOUNT_RDONLY);
+	f2 = tu_mount(dev, SDX_MOUNT_RDONLY);
+	fd = sdx_open(f2, "/m", O_RDONLY, 0);
+	assert_true(fd >= 0);
+	map = sdx_mmap(f2, NULL, PAGES * PS, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(live_mappings(dev), 0);	/* f1's page */
+	assert_int_equal(sdx_unmount(f1), 0);
+	assert_int_equal(map[PS], 0);			/* a fault */
+	assert_int_equal(sdx_munmap((void *)map, PAGES * PS), 0);
+	assert_int_equal(sdx_close(f2, fd), 0);
+	assert_int_equal(sdx_unmount(f2), 0);
+	unlink(dev);
+}
+
 static void test_killed_owner_reads_as_not_mounted(void **state)
 {
 	const char *dev = tu_path("killed");
@@ -453,6 +484,8 @@ int main(void)
 		cmocka_unit_test(test_msync_and_remaps_count_for_their_mount),
 		cmocka_unit_test(test_unmount_removes_the_page),
 		cmocka_unit_test(test_second_mount_keeps_the_first_page),
+		cmocka_unit_test(
+		   test_mapping_of_a_mount_without_a_page_outlives_the_pages_mount),
 		cmocka_unit_test(test_killed_owner_reads_as_not_mounted),
 		cmocka_unit_test(test_corrupt_page_is_an_error),
 	};
