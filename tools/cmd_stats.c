@@ -70,13 +70,19 @@ static void print_header(const struct sdx_statpage *pg)
 	time_t t = (time_t)pg->mount_time;
 	struct tm tm;
 
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC",
-		 gmtime_r(&t, &tm));
 	printf("device   %s (%s, %s)\n", pg->device,
 	       pg->mode & SDX_STATPAGE_RDONLY ? "read-only" : "read-write",
 	       pg->mode & SDX_STATPAGE_NO_JOURNAL ? "no journal" : "journal");
-	printf("owner    pid %" PRId64 ", mounted %s (%" PRId64 " s ago)\n",
-	       pg->pid, when, (int64_t)time(NULL) - pg->mount_time);
+	/* the page is another process's: a time gmtime cannot place is
+	 * shown as the number it is */
+	if (gmtime_r(&t, &tm) && strftime(when, sizeof(when),
+					  "%Y-%m-%d %H:%M:%S UTC", &tm))
+		printf("owner    pid %" PRId64 ", mounted %s (%" PRId64
+		       " s ago)\n", pg->pid, when,
+		       (int64_t)time(NULL) - pg->mount_time);
+	else
+		printf("owner    pid %" PRId64 ", mounted at time %" PRId64
+		       "\n", pg->pid, pg->mount_time);
 }
 
 static void print_totals(const struct sdx_statpage *pg)

@@ -45,6 +45,14 @@ ok $? "stats shows journal commits (${commits:-none})"
 echo "$out" | grep -q "^owner    pid $pid,"
 ok $? "stats names the demo's pid as the owner"
 
+# the page is another process's file: a mount time gmtime cannot place
+# (bytes 24..31, mount_time) is printed as a number, not a crash
+page=${SDX_STATS_DIR:-/dev/shm}/syncdax-stats-$(printf %x "$(stat -c %d "$DEV")")-$(stat -c %i "$DEV")
+printf '\377\377\377\377\377\377\377\177' |
+	dd of="$page" bs=1 seek=24 conv=notrunc 2>/dev/null
+"$SYNCDAX" stats "$DEV" | grep -q "^owner    pid $pid, mounted at time 9223372036854775807"
+ok $? "stats prints a mount time it cannot place as a number"
+
 intervals=$("$SYNCDAX" stats -i 0.05 -n 2 "$DEV" | grep -c '^-- interval')
 [ "$intervals" -eq 2 ]
 ok $? "stats -i 0.05 -n 2 prints two intervals ($intervals)"
