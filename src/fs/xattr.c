@@ -1039,6 +1039,10 @@ int sdx_xattr_set(struct sdx_handle *h, struct sdx_inode *inode,
 	if (key.index == XATTR_INDEX_USER && !is_reg_or_dir(inode))
 		return sdx_err(-EPERM, "inode %u: user. attributes are for "
 			       "regular files and directories", inode->ino);
+	/* vfs_set_acl: a symlink has no set_acl */
+	if (is_acl(key.index) && S_ISLNK(inode->raw.i_mode))
+		return sdx_err(-EOPNOTSUPP, "inode %u: a symlink has no POSIX "
+			       "ACL", inode->ino);
 	err = set_read(inode, &s);
 	if (err)
 		return err;

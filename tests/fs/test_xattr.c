@@ -551,6 +551,26 @@ static mode_t mode_of(const char *path)
 	return st.st_mode & 07777;
 }
 
+/* Symlinks have no ACLs in Linux (no set_acl): EOPNOTSUPP, mode kept. */
+static void test_acl_on_a_symlink_is_not_supported(void **s)
+{
+	static const uint16_t entries[][2] = {
+		{ 0x01, 7 }, { 0x04, 0 }, { 0x20, 0 },
+	};
+	static const uint32_t ids[] = { ~0u, ~0u, ~0u };
+	uint8_t buf[64];
+	size_t n = acl(buf, entries, ids, 3);
+
+	(void)s;
+	make_file("/f");
+	assert_int_equal(sdx_symlink(fs, "f", "/l"), 0);
+	assert_int_equal(sdx_lsetxattr(fs, "/l", "system.posix_acl_access",
+				       buf, n, 0), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_int_equal(mode_of("/l") & 07777, 0777);
+	assert_int_equal(sdx_llistxattr(fs, "/l", NULL, 0), 0);
+}
+
 static void test_default_acl_is_inherited_as_linux_does(void **s)
 {
 	static const uint16_t def[][2] = {
@@ -777,6 +797,7 @@ int main(void)
 		T(test_corrupt_entries_are_euclean),
 		T(test_read_only_mount_refuses_changes),
 		T(test_enospc_for_the_block_keeps_the_old_value),
+		T(test_acl_on_a_symlink_is_not_supported),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
