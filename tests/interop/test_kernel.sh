@@ -16,9 +16,11 @@
 # view of the result must equal the kernel's; after the kernel's unmount
 # e2fsck -fn must call each image clean.
 #
-# We read the kernel's: the kernel formats two images with syncdax's
-# feature set and writes a tree into each; the second is reset with the
-# tree synced and more written after it, so its journal needs recovery.
+# We read the kernel's: the kernel formats three images with syncdax's
+# feature set: a tree, unmounted; fsynced files in data=journal mode
+# whose blocks begin with jbd2's magic (escaped in the journal); a tree
+# synced and more written after it.  The guest is reset with the last
+# two mounted, so their journals need recovery.
 # syncdax mounts each (replaying the kernel's journal) and its manifest
 # must equal the kernel's (of the synced part); then e2fsck -fn, clean;
 # syncdax then changes the first tree, and e2fsck -fn must still agree.
@@ -112,19 +114,19 @@ for crash in jcrash orphan; do
 	check "$crash: syncdax replays its journal (a copy)" \
 		syncdax_manifest "$tmp/$crash.copy" "$tmp/$crash.ours"
 done
-truncate -s 64M "$tmp/kclean" "$tmp/kcrash"
+truncate -s 64M "$tmp/kclean" "$tmp/kjdata" "$tmp/kcrash"
 
 # ---- one boot ----
 FEATURES=$(sed -n '/define SDX_MKFS_FEATURES/,/^$/p' "$ROOT/src/fs/mkfs.h" |
 	   sed -n 's/.*"\(.*\)".*/\1/p' | tr -d '\n')
 drives=
-for img in tree jcrash orphan kclean kcrash; do
+for img in tree jcrash orphan kclean kjdata kcrash; do
 	drives="$drives -drive file=$tmp/$img,format=raw,if=virtio"
 done
 start=$(date +%s)
 # shellcheck disable=SC2086
 guest_boot "$W" 420 "$W/console.log" \
-	"loglevel=3 sdx.ours=tree,jcrash,orphan sdx.modify=tree sdx.theirs=kclean,kcrash sdx.features=$FEATURES" \
+	"loglevel=3 sdx.ours=tree,jcrash,orphan sdx.modify=tree sdx.theirs=kclean,kjdata,kcrash sdx.features=$FEATURES" \
 	-m 1G -smp 2 -serial file:"$W/results.raw" $drives
 tr -d '\r' < "$W/results.raw" > "$W/results"
 echo "# guest: $(sed -n 's/^@@@ GUEST //p' "$W/console.log"), $GUEST_ACCEL," \
@@ -182,21 +184,45 @@ check "tree: syncdax's view of the changed image equals the kernel's" \
 check "orphan: the unlinked open file is gone for the kernel" \
 	sh -c "! grep -q open-unlinked '$tmp/orphan.kernel'"
 
+check "kjdata: the kernel formats it, mounts it data=journal and writes" \
+	guest_check kjdata write
 for img in kclean kcrash; do
 	check "$img: the kernel formats and fills it" guest_check $img tree
 	check "$img: the kernel logged no EXT4-fs error or warning" \
 		no_ext4_messages $img
 done
 check "kclean: the kernel unmounts it" guest_check kclean umount
-check "kcrash: the kernel left its journal needing recovery (journal start $(journal_start "$tmp/kcrash"))" \
-	sh -c "dumpe2fs -h '$tmp/kcrash' 2>/dev/null |
-	       grep -q '^Filesystem features:.*needs_recovery' &&
-	       test '$(journal_start "$tmp/kcrash")' -gt 0"
+for img in kjdata kcrash; do
+	check "$img: the kernel left its journal needing recovery (journal start $(journal_start "$tmp/$img"))" \
+		sh -c "dumpe2fs -h '$tmp/$img' 2>/dev/null |
+		       grep -q '^Filesystem features:.*needs_recovery' &&
+		       test '$(journal_start "$tmp/$img")' -gt 0"
+done
 check "kcrash: the kernel's journal holds revoke records" \
 	has_revokes "$tmp/kcrash"
-for img in kclean kcrash; do
+# The blocks the kernel logged escaped (JBD2_FLAG_ESCAPE: they begin with
+# jbd2's magic number); their home copies are zeroed, as if not yet
+# checkpointed, so only a replay that unescapes them gives the file back.
+escaped_blocks() {
+	debugfs -R 'logdump -a' "$1" 2>/dev/null |
+		sed -n 's/.*FS block \([0-9]*\) logged at .*(flags 0x\([0-9a-f]*\))/\1 \2/p' |
+	while read -r block flags; do
+		[ $((0x$flags & 1)) -eq 1 ] && echo "$block"
+	done | sort -u
+}
+zero_escaped() {
+	set -- $(escaped_blocks "$tmp/kjdata")
+	[ $# -ge 16 ] || { echo "# $# escaped blocks in the journal"; return 1; }
+	for block; do
+		dd if=/dev/zero of="$tmp/kjdata" bs=4096 seek="$block" count=1 \
+			conv=notrunc 2>/dev/null || return 1
+	done
+}
+check "kjdata: the kernel's journal holds the escaped blocks; home copies zeroed" \
+	zero_escaped
+for img in kclean kjdata kcrash; do
 	check "$img: syncdax mounts the kernel's image$(
-	       [ $img = kcrash ] && echo ", replaying its journal")" \
+	       [ $img = kclean ] || echo ", replaying its journal")" \
 		syncdax_manifest "$tmp/$img" "$tmp/$img.all"
 	kernel_manifest $img > "$tmp/$img.kernel"
 	if [ $img = kcrash ]; then
