@@ -3,16 +3,19 @@
 # bounded time (make fuzz; tests/fuzz/test_fuzz.sh).
 #
 #   FZ=build/fuzz SYNCDAX=build/syncdax FUZZ_SECONDS=60 sh fuzz/fuzz.sh \
-#       build/fuzz/fuzz_mount build/fuzz/fuzz_journal
+#       build/fuzz/fuzz_mount build/fuzz/fuzz_journal build/fuzz/fuzz_statpage
 #
 # Seeds ($FZ/seeds/<target>, remade each run) -- fuzz_mount: images made
-# with `syncdax mkfs`, one left empty, one filled by debugfs (files,
-# symlinks, a FIFO, a directory e2fsck -D indexes, extended attributes in
-# an inode and in a block), one filled by syncdax itself (a directory it
+# with `syncdax mkfs`, one left empty, one filled by debugfs (files, a
+# sparse one of 201 extents under an index block, symlinks, a FIFO, a
+# directory e2fsck -D indexes, extended attributes in an inode and in a
+# block, a POSIX ACL), one filled by syncdax itself (a directory it
 # indexes), and the 4 KiB-block images of
 # e2fsprogs' test suite ($FUZZ_IMAGES), each cut after its last non-zero
 # block; fuzz_journal: journals debugfs writes (jbd2 csum v3
-# and without, data blocks, revokes, several transactions).  The corpus
+# and without, data blocks, revokes, several transactions); fuzz_statpage:
+# the statistics page of a `syncdax demo --hold` mount, after a flag byte
+# (fuzz/fuzz_statpage.c; with and without its device stamped).  The corpus
 # libFuzzer grows ($FZ/corpus/<target>) is kept between runs.  Inputs in
 # fuzz/regressions/<target>/ (every finding, once fixed) run first.
 # One TAP line per target; the exit status is 1 if any target found
@@ -48,9 +51,19 @@ mount_seeds() {
 	cp "$tmp/empty" "$tmp/full"
 	head -c 20000 /dev/urandom >"$tmp/data"
 	head -c 2000 /dev/urandom >"$tmp/ea"
+	# Linux's xattr form: owner rw, user 1000 r, group r, mask r, other r
+	acl1='\002\0\0\0\001\0\006\0\377\377\377\377\002\0\004\0\350\003\0\0'
+	acl2='\004\0\004\0\377\377\377\377\020\0\004\0\377\377\377\377'
+	printf "$acl1$acl2"'\040\0\004\0\377\377\377\377' >"$tmp/acl"
+	rm -f "$tmp/sparse"
+	for i in $(seq 0 2 400); do
+		printf x | dd of="$tmp/sparse" bs=4096 seek="$i" conv=notrunc \
+			2>/dev/null
+	done
 	{
 		echo "mkdir /d"
 		echo "write $tmp/data /d/file"
+		echo "write $tmp/sparse /d/sparse"
 		echo "write /dev/null /empty"
 		echo "symlink /fast /d/file"
 		echo "symlink /slow /$(printf '%0200d' 0)/long/target/beyond/60"
@@ -62,6 +75,7 @@ mount_seeds() {
 		echo "ea_set /d/file user.small value"
 		echo "ea_set -f $tmp/ea /d/file user.big"
 		echo "ea_set /d trusted.dir t"
+		echo "ea_set -f $tmp/acl /d/file system.posix_acl_access"
 	} >"$tmp/cmds"
 	debugfs -w -f "$tmp/cmds" "$tmp/full" >/dev/null 2>&1 || return 1
 	e2fsck -fyD "$tmp/full" >/dev/null 2>&1
@@ -105,6 +119,29 @@ journal_seeds() {
 		head -c 65536 "$tmp/journal" >"$out/debugfs-$i"
 	done
 	return 0
+}
+
+# The page of a `syncdax demo --hold` mount, copied while it holds it.
+statpage_seeds() {
+	out=$FZ/seeds/fuzz_statpage
+	rm -rf "$out" && mkdir -p "$out" "$tmp/stats" || return 1
+	$SYNCDAX mkfs --size 128M "$tmp/held" >/dev/null &&
+		mkfifo "$tmp/in" "$tmp/out" || return 1
+	SDX_STATS_DIR=$tmp/stats $SYNCDAX demo --hold "$tmp/held" \
+		<"$tmp/in" >"$tmp/out" 2>&1 &
+	demo=$!
+	exec 7>"$tmp/in" 8<"$tmp/out"
+	while IFS= read -r line <&8; do
+		case "$line" in holding*) break ;; esac
+	done
+	for flags in 001 000 002; do
+		{ printf "\\$flags"; cat "$tmp"/stats/syncdax-stats-*; } \
+			>"$out/demo-$flags"
+	done
+	exec 7>&-
+	cat <&8 >/dev/null
+	exec 8<&-
+	wait "$demo" && [ "$(wc -c <"$out/demo-000")" -gt 1 ]
 }
 
 n=0

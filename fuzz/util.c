@@ -130,8 +130,10 @@ static void visit(struct sdx_fs *fs, char *path, size_t len, int depth,
 		if (depth < MAX_DEPTH)
 			walk_dir(fs, path, len, depth + 1, budget, found);
 	} else if (S_ISREG(st.st_mode)) {
-		if (!found->file[0])
+		if (!found->file[0] || st.st_blocks > found->file_blocks) {
 			memcpy(found->file, path, len + 1);
+			found->file_blocks = st.st_blocks;
+		}
 		read_file(fs, path, st.st_size);
 	} else if (S_ISLNK(st.st_mode)) {
 		sdx_readlink(fs, path, target, sizeof(target));
@@ -171,6 +173,50 @@ void fz_walk(struct sdx_fs *fs, struct fz_found *found)
 	walk_dir(fs, path, 0, 0, &budget, found);
 }
 
+/*
+ * COLLAPSE_RANGE and INSERT_RANGE on the open @fd, at block-aligned places
+ * inside it (the start, the middle, a third), so its extent tree -- maybe
+ * mutated -- is shifted both ways.
+ */
+static void shift_file(struct sdx_fs *fs, int fd)
+{
+	const off_t bs = 4096;
+	struct stat st;
+	off_t mid;
+
+	if (sdx_fstat(fs, fd, &st) || st.st_size <= 2 * bs)
+		return;
+	mid = st.st_size / 2 / bs * bs;
+	sdx_fallocate(fs, fd, FALLOC_FL_COLLAPSE_RANGE, mid, bs);
+	sdx_fallocate(fs, fd, FALLOC_FL_COLLAPSE_RANGE, 0, bs);
+	sdx_fallocate(fs, fd, FALLOC_FL_INSERT_RANGE, st.st_size / 3 / bs * bs,
+		      2 * bs);
+	sdx_fallocate(fs, fd, FALLOC_FL_INSERT_RANGE, 0, bs);
+}
+
+/* An access ACL in Linux's xattr form (posix_acl_xattr.h, version 2):
+ * owner rw, user 1000 r, owning group r, mask rw, other none. */
+static const uint8_t posix_acl[] = {
+	2, 0, 0, 0,
+	0x01, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,	/* ACL_USER_OBJ */
+	0x02, 0, 4, 0, 0xe8, 0x03, 0, 0,	/* ACL_USER 1000 */
+	0x04, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,	/* ACL_GROUP_OBJ */
+	0x10, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,	/* ACL_MASK */
+	0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,	/* ACL_OTHER */
+};
+
+/* Set @name (an ACL) on @path, read it back, and chmod (which rewrites an
+ * access ACL). */
+static void set_acl(struct sdx_fs *fs, const char *path, const char *name)
+{
+	static char value[4096];
+
+	sdx_setxattr(fs, path, name, posix_acl, sizeof(posix_acl), 0);
+	sdx_getxattr(fs, path, name, value, sizeof(value));
+	sdx_chmod(fs, path, 0750);
+	sdx_getxattr(fs, path, name, value, sizeof(value));
+}
+
 static void write_new_file(struct sdx_fs *fs)
 {
 	static const char data[8192] = "syncdax fuzz";
@@ -184,6 +230,7 @@ static void write_new_file(struct sdx_fs *fs)
 		      4096);
 	sdx_fsync(fs, fd);
 	map_file(fs, fd, sizeof(data), true);
+	shift_file(fs, fd);
 	sdx_ftruncate(fs, fd, 6000);
 	sdx_close(fs, fd);
 }
@@ -203,8 +250,10 @@ void fz_scribble(struct sdx_fs *fs, const struct fz_found *found)
 		sdx_setxattr(fs, found->file, "user.fuzz", "small", 5, 0);
 		sdx_setxattr(fs, found->file, "user.fuzz", big, sizeof(big), 0);
 		sdx_removexattr(fs, found->file, "user.fuzz");
+		set_acl(fs, found->file, "system.posix_acl_access");
 		fd = sdx_open(fs, found->file, O_RDWR, 0);
 		if (fd >= 0) {
+			shift_file(fs, fd);
 			sdx_pwrite(fs, fd, "scribble", 8, 4000);
 			sdx_ftruncate(fs, fd, 2048);
 			sdx_close(fs, fd);
@@ -212,6 +261,16 @@ void fz_scribble(struct sdx_fs *fs, const struct fz_found *found)
 		sdx_unlink(fs, found->file);
 	}
 	if (found->dir[0]) {
+		char child[PATH_MAX + 16];
+
+		/* a default ACL, and a file that inherits it */
+		set_acl(fs, found->dir, "system.posix_acl_default");
+		snprintf(child, sizeof(child), "%s/fuzz-acl", found->dir);
+		fd = sdx_open(fs, child, O_CREAT | O_WRONLY, 0666);
+		if (fd >= 0)
+			sdx_close(fs, fd);
+		sdx_lgetxattr(fs, child, "system.posix_acl_access", NULL, 0);
+		sdx_unlink(fs, child);
 		sdx_rename(fs, found->dir, "/fuzz-renamed");
 		sdx_rmdir(fs, "/fuzz-renamed");
 	}

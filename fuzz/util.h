@@ -19,7 +19,8 @@ struct sdx_fs;
 
 /* Paths the walk found, for the writes that follow (empty: none). */
 struct fz_found {
-	char file[PATH_MAX];	/* a regular file */
+	char file[PATH_MAX];	/* the regular file of the most blocks */
+	long long file_blocks;	/* its st_blocks */
 	char dir[PATH_MAX];	/* a directory other than the root */
 };
 
@@ -42,9 +43,11 @@ void fz_write_device(const char *path, const void *data, size_t size,
 void fz_walk(struct sdx_fs *fs, struct fz_found *found);
 
 /* A few writes: create/write/punch/fsync, stores through a MAP_SYNC
- * mapping, truncate, mkdir, rename, symlink, and changes to what the walk
- * found (an extended attribute set, grown and removed; write, truncate,
- * unlink, rename, rmdir). */
+ * mapping, COLLAPSE_RANGE and INSERT_RANGE, truncate, mkdir, rename,
+ * symlink, and changes to what the walk found (an extended attribute set,
+ * grown and removed; a POSIX access ACL set, read and chmodded; the
+ * extents shifted; write, truncate, unlink; a default ACL on the directory
+ * and a file that inherits it; rename, rmdir). */
 void fz_scribble(struct sdx_fs *fs, const struct fz_found *found);
 
 #endif /* SDX_FUZZ_UTIL_H */
