@@ -9,8 +9,8 @@
 # with `syncdax mkfs`, one left empty, one filled by debugfs (files, a
 # sparse one of 201 extents under an index block, symlinks, a FIFO, a
 # directory e2fsck -D indexes, extended attributes in an inode and in a
-# block, a POSIX ACL), one filled by syncdax itself (a directory it
-# indexes), and the 4 KiB-block images of
+# block, a POSIX ACL), a small one of attributes, ACLs and a 12-extent
+# file, one filled by syncdax itself (a directory it indexes), and the 4 KiB-block images of
 # e2fsprogs' test suite ($FUZZ_IMAGES), each cut after its last non-zero
 # block; fuzz_journal: journals debugfs writes (jbd2 csum v3
 # and without, data blocks, revokes, several transactions); fuzz_statpage:
@@ -81,6 +81,21 @@ mount_seeds() {
 	e2fsck -fyD "$tmp/full" >/dev/null 2>&1
 	[ $? -le 1 ] || return 1
 	cut_image "$tmp/full" "$out/syncdax-full"
+	# small, so mutations meet the inodes, attribute block and extent
+	# leaf often: attributes in the inode and the block, both ACLs, a
+	# 12-extent file under an index block
+	cp "$tmp/empty" "$tmp/attrs"
+	head -c $((24 * 4096)) "$tmp/sparse" >"$tmp/sparse12"
+	{
+		echo "mkdir /a"
+		echo "write $tmp/sparse12 /a/sparse"
+		echo "ea_set /a/sparse user.small value"
+		echo "ea_set -f $tmp/ea /a/sparse user.big"
+		echo "ea_set -f $tmp/acl /a/sparse system.posix_acl_access"
+		echo "ea_set -f $tmp/acl /a system.posix_acl_default"
+	} >"$tmp/cmds"
+	debugfs -w -f "$tmp/cmds" "$tmp/attrs" >/dev/null 2>&1 || return 1
+	cut_image "$tmp/attrs" "$out/syncdax-attrs"
 	# written by syncdax itself: its allocation, its htree, its journal
 	cp "$tmp/empty" "$tmp/own"
 	$SYNCDAX mkdir "$tmp/own:/many" >/dev/null &&
