@@ -403,10 +403,11 @@ static int block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
 		return sdx_err(-EINVAL, "block allocation without an inode");
 	if (count == 0)
 		return sdx_err(-EINVAL, "allocation of 0 blocks");
-	if (is_aligned && (count & (count - 1) ||
-			   count > sdx_group_blocks(fs, 0)))
+	if (is_aligned && count & (count - 1))
 		return sdx_err(-EINVAL, "aligned allocation of %llu blocks",
 			       (unsigned long long)count);
+	if (is_aligned && count > sdx_group_blocks(fs, 0))
+		return -ENOSPC;		/* no group holds such a run */
 	if (goal < fs->gdt_block || goal >= fs->blocks_count)
 		goal = sdx_group_first_block(fs,
 					     sdx_inode_group(fs, inode->ino));

@@ -276,13 +276,14 @@ int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
 
 /**
  * sdx_block_alloc_aligned - allocate exactly @count blocks starting on a
- * multiple of @count (a power of two, at most a group), near @goal
+ * multiple of @count (a power of two), near @goal
  *
  * Searches in sdx_block_alloc's order and updates the same metadata.
  * Context: lock, handle open.
  * Return: 0 with *@first, -ENOSPC without a sentence when no such run is
- *         free (the caller falls back to sdx_block_alloc), -EUCLEAN, -EIO,
- *         -EINVAL (@count).
+ *         free, also when @count is more than a group holds (the caller
+ *         falls back to sdx_block_alloc), -EUCLEAN, -EIO, -EINVAL (@count
+ *         not a power of two).
  */
 int sdx_block_alloc_aligned(struct sdx_handle *h, struct sdx_inode *inode,
 			    uint64_t goal, uint64_t count, uint64_t *first);

@@ -151,12 +151,34 @@ static void test_full_inode_table_fails_cleanly_and_recovers(void **state)
 	unmount_clean(fs);
 }
 
+/* A file system smaller than 2 MiB (no journal) has no aligned 2 MiB run
+ * for a fallocate of 2 MiB: ENOSPC as in Linux, not EINVAL. */
+static void test_fallocate_past_a_tiny_file_system_is_enospc(void **state)
+{
+	struct sdx_fs *fs;
+	int fd;
+
+	(void)state;
+	assert_int_equal(tu_sh("rm -f '%s' && truncate -s 1536K '%s' && "
+			       "mkfs.ext4 -q -F -b 4096 -I 256 -O ^has_journal "
+			       "'%s' >/dev/null 2>&1", dev, dev, dev), 0);
+	fs = tu_mount(dev, 0);
+	fd = sdx_open(fs, "/f", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_fallocate(fs, fd, 0, 0, 2 * MIB), -1);
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	unmount_clean(fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_device_fails_cleanly_and_recovers),
 		cmocka_unit_test(
 			test_full_inode_table_fails_cleanly_and_recovers),
+		cmocka_unit_test(
+			test_fallocate_past_a_tiny_file_system_is_enospc),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
