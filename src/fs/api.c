@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -716,6 +717,10 @@ int sdx_fallocate(struct sdx_fs *fs, int fd, int mode, off_t off, off_t len)
 		return (int)sdx_errno_ret(err);
 	if (g.iflags & EXT4_IMMUTABLE_FL)
 		err = sdx_err(-EPERM, "inode %u is immutable", g.inode->ino);
+	else if ((g.iflags & EXT4_APPEND_FL) && (mode & ~FALLOC_FL_KEEP_SIZE))
+		err = sdx_err(-EPERM, "inode %u is append-only: fallocate "
+			      "mode 0x%x would change its data", g.inode->ino,
+			      mode);	/* vfs_fallocate */
 	else
 		err = sdx_file_fallocate(g.inode, mode, (uint64_t)off,
 					 (uint64_t)len);

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,6 +396,32 @@ static void test_immutable_and_append_only_refuse_changes(void **state)
 	assert_int_equal(sdx_close(fs, fd), 0);
 }
 
+/* vfs_fallocate: an append-only file takes plain allocation only. */
+static void test_append_only_file_refuses_remapping_fallocate(void **state)
+{
+	static const int remaps[] = {
+		FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		FALLOC_FL_ZERO_RANGE, FALLOC_FL_COLLAPSE_RANGE,
+		FALLOC_FL_INSERT_RANGE,
+	};
+	static char block[4096 * 3];
+	int fd;
+
+	(void)state;
+	fd = sdx_open(fs, "/a", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(sdx_pwrite(fs, fd, block, sizeof(block), 0),
+			 sizeof(block));
+	chattr(fd, FS_APPEND_FL, true);
+	for (size_t i = 0; i < sizeof(remaps) / sizeof(remaps[0]); i++)
+		expect_errno(sdx_fallocate(fs, fd, remaps[i], 0, 4096), EPERM);
+	assert_int_equal(stat_of("/a", true).st_size, sizeof(block));
+	assert_int_equal(sdx_fallocate(fs, fd, FALLOC_FL_KEEP_SIZE, 0,
+				       8 * 4096), 0);
+	chattr(fd, FS_APPEND_FL, false);
+	assert_int_equal(sdx_close(fs, fd), 0);
+}
+
 static void test_read_only_mount_gives_erofs(void **state)
 {
 	(void)state;
@@ -422,6 +449,7 @@ int main(void)
 		T(test_link_errors),
 		T(test_link_gives_emlink_at_ext4_link_max),
 		T(test_immutable_and_append_only_refuse_changes),
+		T(test_append_only_file_refuses_remapping_fallocate),
 		T(test_read_only_mount_gives_erofs),
 #undef T
 	};
