@@ -43,6 +43,7 @@
 
 #define BLK 4096
 #define HTREE_ENTRIES 400	/* well over one 4 KiB directory block */
+#define HTREE2_ENTRIES 9000	/* over 507 leaf blocks: two index levels */
 #define EXTENT_BLOCKS 2000	/* every other one written: ~1000 extents */
 
 static const char *image;
@@ -206,6 +207,13 @@ static void fill(void)
 		snprintf(path, sizeof(path), "/htree/entry-%04d-%s", i,
 			 "with-a-longer-name-to-fill-blocks");
 		put_file(fs, path, 100 + i, (size_t)i % 7 * 100);
+	}
+
+	/* A two-level htree: names of 251 bytes, ~15 to a block. */
+	make_dir(fs, "/htree2");
+	for (i = 0; i < HTREE2_ENTRIES; i++) {
+		snprintf(path, sizeof(path), "/htree2/%05d-%0245d", i, i);
+		put_file(fs, path, 0, 0);
 	}
 
 	/* A deep extent tree: every other block written. */
@@ -416,7 +424,8 @@ static void crash(int orphan)
 
 /*
  * Change what the kernel made (tests/interop/kernel-init's tree): entries
- * added to and removed from its htree directory, holes of its extent tree
+ * added to and removed from its htree directories (one two levels deep),
+ * holes of its extent tree
  * and sparse file written, its big file appended to, attributes added next
  * to its block and inode attributes and removed, a file created under its
  * default ACL, a rename, an unlink.
@@ -424,7 +433,7 @@ static void crash(int orphan)
 static void modify(void)
 {
 	struct sdx_fs *fs = mount_image();
-	char path[96];
+	char path[96], long_path[300];
 	int fd, i;
 
 	for (i = 0; i < 200; i++) {
@@ -436,6 +445,17 @@ static void modify(void)
 			 "/htree/kernel-entry-%d-with-a-long-name", i);
 		if (sdx_unlink(fs, path))
 			die("unlink", path);
+	}
+	for (i = 0; i < 500; i++) {
+		snprintf(long_path, sizeof(long_path), "/htree2/syncdax-%d-%0230d",
+			 i, i);
+		put_file(fs, long_path, 0, 0);
+	}
+	for (i = 100; i < 200; i++) {
+		snprintf(long_path, sizeof(long_path), "/htree2/%05d-%0229d", i,
+			 i);
+		if (sdx_unlink(fs, long_path))
+			die("unlink", long_path);
 	}
 	fd = sdx_open(fs, "/extents", O_RDWR, 0);
 	if (fd < 0)
@@ -465,46 +485,100 @@ static void modify(void)
 		die("unmount", image);
 }
 
-/* SHA-256 of open file @fd (@size bytes) by sha256sum(1) on a pipe. */
+/* SHA-256 (FIPS 180-4), for the manifest's content hashes. */
+struct sha256 {
+	uint32_t h[8];
+	unsigned char block[64];
+	uint64_t bytes;
+};
+
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t ror(uint32_t x, int n)
+{
+	return x >> n | x << (32 - n);
+}
+
+static void sha256_block(struct sha256 *c)
+{
+	uint32_t w[64], v[8], t1, t2;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)c->block[4 * i] << 24 |
+		       (uint32_t)c->block[4 * i + 1] << 16 |
+		       (uint32_t)c->block[4 * i + 2] << 8 | c->block[4 * i + 3];
+	for (; i < 64; i++)
+		w[i] = w[i - 16] + w[i - 7] +
+		       (ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ w[i - 15] >> 3) +
+		       (ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ w[i - 2] >> 10);
+	memcpy(v, c->h, sizeof(v));
+	for (i = 0; i < 64; i++) {
+		t1 = v[7] + (ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25)) +
+		     ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha256_k[i] + w[i];
+		t2 = (ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22)) +
+		     ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+		memmove(v + 1, v, 7 * sizeof(v[0]));
+		v[4] += t1;
+		v[0] = t1 + t2;
+	}
+	for (i = 0; i < 8; i++)
+		c->h[i] += v[i];
+}
+
+static void sha256_add(struct sha256 *c, const unsigned char *p, size_t n)
+{
+	while (n--) {
+		c->block[c->bytes++ % 64] = *p++;
+		if (c->bytes % 64 == 0)
+			sha256_block(c);
+	}
+}
+
+/* SHA-256 of open file @fd (@size bytes) in hex. */
 static void hash_file(struct sdx_fs *fs, int fd, off_t size, const char *path,
 		      char hex[65])
 {
-	static char buf[1 << 20];
-	int in[2], out[2], status;
+	static const uint32_t h0[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+	static unsigned char buf[1 << 20];
+	struct sha256 c = { .bytes = 0 };
+	unsigned char len[8];
+	uint64_t bits;
 	off_t off;
 	ssize_t n;
-	pid_t pid;
+	int i;
 
-	if (pipe(in) || pipe(out))
-		die("pipe", path);
-	pid = fork();
-	if (pid < 0)
-		die("fork", path);
-	if (pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[0]);
-		close(in[1]);
-		close(out[0]);
-		close(out[1]);
-		execlp("sha256sum", "sha256sum", (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
+	memcpy(c.h, h0, sizeof(h0));
 	for (off = 0; off < size; off += n) {
 		n = sdx_pread(fs, fd, buf, sizeof(buf), off);
-		if (n <= 0 || write(in[1], buf, (size_t)n) != n)
+		if (n <= 0)
 			die("read", path);
+		sha256_add(&c, buf, (size_t)n);
 	}
-	close(in[1]);
-	n = read(out[0], hex, 64);
-	close(out[0]);
-	if (waitpid(pid, &status, 0) != pid || status != 0 || n != 64) {
-		errno = EIO;
-		die("sha256sum of", path);
-	}
-	hex[64] = 0;
+	bits = c.bytes * 8;
+	sha256_add(&c, (const unsigned char *)"\x80", 1);
+	while (c.bytes % 64 != 56)
+		sha256_add(&c, (const unsigned char *)"", 1);
+	for (i = 0; i < 8; i++)
+		len[i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha256_add(&c, len, 8);
+	for (i = 0; i < 8; i++)
+		sprintf(hex + 8 * i, "%08x", c.h[i]);
 }
 
 static int cmp_names(const void *a, const void *b)

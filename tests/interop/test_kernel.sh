@@ -5,25 +5,27 @@
 # tests/interop/kernel-init) with the images as virtio disks.
 #
 # The kernel reads ours: kernel-tree.c fills an image through syncdax
-# (nested and htree directories, a deep extent tree, sparse, big and
-# shifted files, fast and slow symlinks, hard links, attributes in the
-# inode and the block, a POSIX ACL, modes, owners, times, chattr +S) and
-# leaves two crash states (a SIGKILLed writer's committed journal, an
-# unlinked-while-open orphan).  The kernel mounts each read-write and
-# prints its view as a manifest that must equal syncdax's (for the crash
-# states: syncdax's own replay of a copy); the kernel changes the first
-# (htree entries, extent-tree holes, attributes, renames) and syncdax's
-# view of the result must equal the kernel's; after the kernel's unmount
-# e2fsck -fn must call each image clean.
+# (nested directories, htree directories of one and two index levels, a
+# deep extent tree, sparse, big, shifted, fallocated, MAP_SYNC-written and
+# defragmented files, fast and slow symlinks, hard links, attributes in the
+# inode and the block, POSIX ACLs, modes, owners, times, chattr +S) and
+# leaves two crash states (a SIGKILLed writer's committed journal with
+# revokes; an unlinked-while-open orphan).  The kernel mounts each
+# read-write and prints its view as a manifest that must equal syncdax's
+# (for the crash states: syncdax's own replay of a copy; the kernel's
+# copy has the home blocks its replay rewrites zeroed); the kernel then
+# changes the tree and syncdax's view of the result must equal the
+# kernel's; after the kernel's unmount e2fsck -fn must call each clean.
 #
 # We read the kernel's: the kernel formats three images with syncdax's
-# feature set: a tree, unmounted; fsynced files in data=journal mode
-# whose blocks begin with jbd2's magic (escaped in the journal); a tree
-# synced and more written after it.  The guest is reset with the last
-# two mounted, so their journals need recovery.
-# syncdax mounts each (replaying the kernel's journal) and its manifest
-# must equal the kernel's (of the synced part); then e2fsck -fn, clean;
-# syncdax then changes the first tree, and e2fsck -fn must still agree.
+# feature set: a tree, unmounted; fsynced files in data=journal mode whose
+# blocks begin with jbd2's magic (escaped in the journal); a tree synced
+# and more written, a revoke and an fsync after it.  The guest is reset
+# with the last two mounted, so their journals need recovery (the home
+# blocks the replay rewrites are zeroed first).  syncdax mounts each,
+# replaying, and its manifest must equal the kernel's (of what was synced
+# or fsynced); then e2fsck -fn, clean; syncdax then changes the first
+# tree, and e2fsck -fn must still call it clean.
 #
 # TAP output.  Skipped with the reason without qemu-system-x86_64 (or
 # cpio, depmod), when the guest packages cannot be fetched, and in a
@@ -126,6 +128,11 @@ check "syncdax fills an image with every kind of inode" \
 	sh -c "$SYNCDAX mkfs --size 128M '$tmp/tree' >/dev/null &&
 	       '$W/kernel-tree' fill '$tmp/tree'"
 check "the filled image is clean for e2fsck" fsck_clean "$tmp/tree"
+two_levels() {	# two_levels IMAGE: /htree2's index is two levels deep
+	debugfs -R 'htree /htree2' "$1" 2>/dev/null |
+		grep -q 'Indirect levels: 1'
+}
+check "syncdax's /htree2 has a two-level index" two_levels "$tmp/tree"
 for crash in jcrash orphan; do
 	"$SYNCDAX" mkfs --size 64M "$tmp/$crash" > /dev/null
 	mode=crash
@@ -149,7 +156,8 @@ for crash in jcrash orphan; do
 	check "$crash: syncdax replays its journal (a copy)" \
 		syncdax_manifest "$tmp/$crash.copy" "$tmp/$crash.ours"
 done
-truncate -s 64M "$tmp/kclean" "$tmp/kjdata" "$tmp/kcrash"
+truncate -s 256M "$tmp/kclean"
+truncate -s 64M "$tmp/kjdata" "$tmp/kcrash"
 
 # ---- one boot ----
 FEATURES=$(sed -n '/define SDX_MKFS_FEATURES/,/^$/p' "$ROOT/src/fs/mkfs.h" |
@@ -182,7 +190,7 @@ guest_check() {	# guest_check NAME WHAT: the guest's step succeeded
 }
 kernel_manifest() {	# kernel_manifest NAME > FILE
 	sed -n "/^@@@ BEGIN manifest $1\$/,/^@@@ END manifest $1\$/p" \
-		"$W/results" | sed '1d;$d'
+		"$W/results" | sed '1d;$d' | base64 -d | gunzip
 }
 same() {	# same OURS THEIRS: equal manifests, else the difference
 	[ -s "$1" ] && LC_ALL=C sort "$1" > "$1.sorted" &&
@@ -271,6 +279,8 @@ fsynced() {	# the file the kernel fsynced last has the content it had
 	[ -n "$2" ] && grep -q "^$1|.*|$2|-|-\$" "$tmp/kcrash.all"
 }
 check "kcrash: syncdax replays the kernel's fsync after the sync" fsynced
+check "kclean: the kernel's /htree2 has a two-level index" \
+	two_levels "$tmp/kclean"
 check "kclean: syncdax sees the kernel's chattr +S" \
 	sh -c "'$SYNCDAX' lsattr '$tmp/kclean:/syncfile' | grep -q '^[^ ]*S'"
 check "kclean: syncdax changes the kernel's tree (htree, extents, xattrs)" \
