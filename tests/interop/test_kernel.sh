@@ -20,7 +20,7 @@
 # We read the kernel's: the kernel formats three images with syncdax's
 # feature set: a tree, unmounted; fsynced files in data=journal mode whose
 # blocks begin with jbd2's magic (escaped in the journal); a tree synced
-# and more written, a revoke and an fsync after it.  The guest is reset
+# and more written, a revoke, an orphan and an fsync after it.  The guest is reset
 # with the last two mounted, so their journals need recovery (the home
 # blocks the replay rewrites are zeroed first).  syncdax mounts each,
 # replaying, and its manifest must equal the kernel's (of what was synced
@@ -243,6 +243,10 @@ for img in kjdata kcrash; do
 done
 check "kcrash: the kernel's journal holds revoke records" \
 	has_revokes "$tmp/kcrash"
+cp "$tmp/kcrash" "$tmp/kcrash.fsck"
+e2fsck -fy "$tmp/kcrash.fsck" > "$tmp/kcrash.log" 2>&1
+check "kcrash: the kernel left an orphan (e2fsck -fy of a copy clears it)" \
+	grep -q 'Clearing orphaned inode' "$tmp/kcrash.log"
 # In the kernel's data=journal log, blocks logged escaped
 # (JBD2_FLAG_ESCAPE: they begin with jbd2's magic number).
 escaped_blocks() {
