@@ -44,7 +44,7 @@
 #define BLK 4096
 #define HTREE_ENTRIES 400	/* well over one 4 KiB directory block */
 #define HTREE2_ENTRIES 9000	/* over 507 leaf blocks: two index levels */
-#define EXTENT_BLOCKS 2000	/* every other one written: ~1000 extents */
+#define EXTENT_BLOCKS 4000	/* every other one written: 2000 extents, depth 2 */
 
 static const char *image;
 
