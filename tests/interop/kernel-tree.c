@@ -18,8 +18,8 @@
  *
  * Manifest line (the guest's init prints the same from the kernel's view
  * with busybox stat, sha256sum, readlink and getfattr; the test sorts):
- *   ./PATH|MODE(hex)|INO|UID|GID|SIZE|BLOCKS|NLINK|MTIME +0000|SHA256|
- *   LINK|XATTRS
+ *   ./PATH|MODE(hex)|INO|UID|GID|SIZE|BLOCKS|NLINK|MTIME +0000|
+ *   CTIME +0000|SHA256|LINK|XATTRS
  * with "-" for a hash of a non-file, a link of a non-symlink and no
  * attributes; XATTRS is name=0xHEX,... in name order.
  *
@@ -616,15 +616,25 @@ static void print_xattrs(struct sdx_fs *fs, const char *path)
 	}
 }
 
+/* @t as busybox stat's %y and %z print it (UTC), then "|". */
+static void print_time(const struct timespec *t)
+{
+	char when[32];
+	struct tm tm;
+
+	gmtime_r(&t->tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	printf("%s.%09ld +0000|", when, t->tv_nsec);
+}
+
 /* One manifest line for @path ("" is the root), then its children. */
 static void walk(struct sdx_fs *fs, const char *path)
 {
 	const char *p = *path ? path : "/";
-	char hex[65] = "-", link[4096] = "-", when[32], *child;
+	char hex[65] = "-", link[4096] = "-", *child;
 	struct dirent *de;
 	struct sdx_dir *dir;
 	struct stat st;
-	struct tm tm;
 	ssize_t n;
 	int fd;
 
@@ -642,12 +652,13 @@ static void walk(struct sdx_fs *fs, const char *path)
 			die("readlink", p);
 		link[n] = 0;
 	}
-	gmtime_r(&st.st_mtim.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	printf(".%s|%x|%lu|%u|%u|%lld|%lld|%lu|%s.%09ld +0000|%s|%s|", path,
-	       (unsigned)st.st_mode, (unsigned long)st.st_ino, st.st_uid,
-	       st.st_gid, (long long)st.st_size, (long long)st.st_blocks,
-	       (unsigned long)st.st_nlink, when, st.st_mtim.tv_nsec, hex, link);
+	printf(".%s|%x|%lu|%u|%u|%lld|%lld|%lu|", path, (unsigned)st.st_mode,
+	       (unsigned long)st.st_ino, st.st_uid, st.st_gid,
+	       (long long)st.st_size, (long long)st.st_blocks,
+	       (unsigned long)st.st_nlink);
+	print_time(&st.st_mtim);
+	print_time(&st.st_ctim);
+	printf("%s|%s|", hex, link);
 	print_xattrs(fs, p);
 	putchar('\n');
 	if (!S_ISDIR(st.st_mode))
