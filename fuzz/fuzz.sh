@@ -10,7 +10,9 @@
 # sparse one of 201 extents under an index block, symlinks, a FIFO, a
 # directory e2fsck -D indexes, extended attributes in an inode and in a
 # block, a POSIX ACL), a small one of attributes, ACLs and a 12-extent
-# file, one filled by syncdax itself (a directory it indexes), and the 4 KiB-block images of
+# file (these two also without metadata_csum, whose checksums would
+# refuse most mutations before the parsers see them), one filled by
+# syncdax itself (a directory it indexes), and the 4 KiB-block images of
 # e2fsprogs' test suite ($FUZZ_IMAGES), each cut after its last non-zero
 # block; fuzz_journal: journals debugfs writes (jbd2 csum v3
 # and without, data blocks, revokes, several transactions); fuzz_statpage:
@@ -96,6 +98,13 @@ mount_seeds() {
 	} >"$tmp/cmds"
 	debugfs -w -f "$tmp/cmds" "$tmp/attrs" >/dev/null 2>&1 || return 1
 	cut_image "$tmp/attrs" "$out/syncdax-attrs"
+	# the same two without metadata_csum: a mutated inode, extent or
+	# attribute block then reaches the parsers instead of the checksums
+	for img in full attrs; do
+		tune2fs -O ^metadata_csum,^uninit_bg "$tmp/$img" >/dev/null 2>&1 ||
+			return 1
+		cut_image "$tmp/$img" "$out/syncdax-$img-nocsum"
+	done
 	# written by syncdax itself: its allocation, its htree, its journal
 	cp "$tmp/empty" "$tmp/own"
 	$SYNCDAX mkdir "$tmp/own:/many" >/dev/null &&
@@ -182,7 +191,13 @@ for target in "$@"; do
 		status=1
 		continue
 	fi
+	# Mutate whole seeds from the start: libFuzzer's default length
+	# control would cut them to a few KiB at first, and an image cut
+	# loses its files' blocks, attribute blocks and extent leaves.
+	max_len=$(for f in "$FZ/seeds/$name"/*; do wc -c <"$f"; done |
+		sort -n | tail -n 1)
 	"$target" -max_total_time="$FUZZ_SECONDS" -timeout=30 \
+		-max_len="$max_len" -len_control=0 \
 		-rss_limit_mb=4096 -print_final_stats=1 \
 		-artifact_prefix="$FZ/artifacts/$name-" \
 		"$corpus" "$FZ/seeds/$name" >"$log" 2>&1
