@@ -454,12 +454,25 @@ int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
 	return err == -ENOSPC ? sdx_err(-ENOSPC, "no free block left") : err;
 }
 
+/*
+ * An aligned search that finds nothing has read every group's bitmap; the
+ * next one would find nothing either until blocks are freed, so until
+ * @count more have been, sdx_block_alloc_aligned answers -ENOSPC at once
+ * (the caller falls back to any run): on a fragmented device the fault
+ * path does not pay a whole scan per 2 MiB.
+ */
 int sdx_block_alloc_aligned(struct sdx_handle *h, struct sdx_inode *inode,
 			    uint64_t goal, uint64_t count, uint64_t *first)
 {
 	uint64_t got;
+	int err;
 
-	return block_alloc(h, inode, goal, count, true, first, &got);
+	if (inode && inode->fs->aligned_retry_after)
+		return -ENOSPC;
+	err = block_alloc(h, inode, goal, count, true, first, &got);
+	if (err == -ENOSPC)
+		inode->fs->aligned_retry_after = count;
+	return err;
 }
 
 int sdx_block_free(struct sdx_handle *h, struct sdx_fs *fs, uint64_t block,
@@ -469,6 +482,8 @@ int sdx_block_free(struct sdx_handle *h, struct sdx_fs *fs, uint64_t block,
 		return sdx_err(-EUCLEAN, "freeing blocks %llu+%llu outside the "
 			       "file system", (unsigned long long)block,
 			       (unsigned long long)count);
+	fs->aligned_retry_after -= count < fs->aligned_retry_after ?
+				   count : fs->aligned_retry_after;
 	while (count > 0) {
 		uint32_t group = sdx_block_group(fs, block);
 		uint64_t first = sdx_group_first_block(fs, group);

@@ -97,6 +97,9 @@ struct sdx_fs {
 	/* read-only mount over a torn superblock: its shadow (super.c) */
 	const struct ext4_super_block *sb_shadow;
 	struct sdx_group *groups;	/* groups_count entries */
+	uint64_t aligned_retry_after;	/* blocks to free before an aligned
+					   search that found nothing is tried
+					   again (balloc.c); 0: try */
 
 	/* features and checksums */
 	uint32_t feature_compat;
@@ -279,6 +282,8 @@ int sdx_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
  * multiple of @count (a power of two), near @goal
  *
  * Searches in sdx_block_alloc's order and updates the same metadata.
+ * After a search that found nothing, answers -ENOSPC without searching
+ * until @count blocks have been freed (fs->aligned_retry_after).
  * Context: lock, handle open.
  * Return: 0 with *@first, -ENOSPC without a sentence when no such run is
  *         free, also when @count is more than a group holds (the caller

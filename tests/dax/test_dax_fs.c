@@ -513,7 +513,8 @@ static void test_real_allocator_gives_huge_mappings(void **state)
 }
 
 /* With no aligned 2 MiB run free (free space in 1 MiB pieces), the same
- * writes get ordinary runs: page mappings, same data, a clean image. */
+ * writes get ordinary runs: page mappings, same data, a clean image; once
+ * space is freed (the filler deleted and committed), aligned runs again. */
 static void test_fragmented_space_falls_back_to_small_runs(void **state)
 {
 	struct sdx_fs *fs;
@@ -534,6 +535,14 @@ static void test_fragmented_space_falls_back_to_small_runs(void **state)
 	assert_int_equal(sdx_close(fs, fd), 0);
 	assert_int_equal(huge_installs_writing(fs, "/frag", 4 * MIB, false),
 			 0);
+	assert_int_equal(huge_installs_writing(fs, "/frag2", 4 * MIB, false),
+			 0);
+	assert_int_equal(sdx_unlink(fs, "/filler"), 0);
+	fd = open_file(fs, "/frag2", 0);
+	assert_int_equal(sdx_fsync(fs, fd), 0);	/* the frees commit */
+	assert_int_equal(sdx_close(fs, fd), 0);
+	assert_int_equal(huge_installs_writing(fs, "/again", 4 * MIB, false),
+			 2);
 	assert_int_equal(sdx_unmount(fs), 0);
 	assert_true(tu_fsck_clean(dev));
 }
