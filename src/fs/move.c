@@ -5,11 +5,16 @@
  *
  *   1. find a free run R of N blocks (N = the last mapped block + 1):
  *      allocate runs until one is N long, free them all in that handle,
- *      commit (freed blocks are reusable only after their commit);
+ *      commit (freed blocks are reusable only after their commit); and
+ *      walk the whole extent tree once, so that every node is checked
+ *      (extent.c checks a node fully once per mount) before anything moves;
  *   2. for each piece of [0, N) in turn (an extent, unwritten extent or
- *      hole) one handle: allocate its blocks at R + lblk (the goal, free),
- *      copy the data there (zeroes for holes and unwritten blocks) and
- *      persist it, remove the old extent (freeing its blocks) and insert
+ *      hole, never crossing a multiple of EXT_INIT_MAX_LEN, so the moved
+ *      pieces merge into the fewest extents) one handle: allocate its
+ *      blocks at R + lblk (the goal, free), copy the data there (zeroes
+ *      for holes and unwritten blocks) and persist it, make sure the
+ *      tree blocks the insert may need are free (reserve_tree_blocks),
+ *      and only then remove the old extent (freeing its blocks) and insert
  *      the new one, which merges with the one before.
  *
  * fs->lock is taken for each step and dropped between pieces, where the
@@ -22,7 +27,26 @@
  *   (1) Each piece moves in one transaction: after a crash the file maps
  *       either its old blocks or its new, persisted copy, never both or
  *       neither (e2fsck finds no leak).
- *   (2) Progress: done only grows, from 0 (or N when nothing moves) to
+ *   (2) A piece that fails leaves the file and the free count as they
+ *       were.  A handle cannot be rolled back, so every step that can
+ *       fail comes before the first change of the tree:
+ *       - the removal cannot fail for want of space: a piece begins where
+ *         an extent or a hole begins (the piece before ended there), so it
+ *         removes a whole extent or the head of one, never the middle,
+ *         and never needs a tree block;
+ *       - the insert may split a node on each level and grow the root:
+ *         at most EXT4_EXT_MAX_DEPTH + 1 tree blocks.  Before the removal
+ *         that many are allocated and freed again in the handle: blocks
+ *         allocated and freed in the same transaction are free in both
+ *         the newest and the committed bitmap, so they can be allocated
+ *         again, and between there and the insert only frees happen.
+ *         Without them the piece's run is freed and the answer is ENOSPC
+ *         with the file untouched;
+ *       - neither meets an unchecked node (step 1 checked the tree; the
+ *         nodes made since are this file's own);
+ *       what is left is running out of memory for a journal copy, which
+ *       no step here can undo.
+ *   (3) Progress: done only grows, from 0 (or N when nothing moves) to
  *       done == total == N at the end of a successful move.
  * Holes inside [0, N) become zeroed written blocks and unwritten blocks
  * written zeroes: the contents read the same, i_blocks grows.
@@ -35,6 +59,7 @@
 #include "pmem/pmem.h"
 
 #define MAX_PROBES 64u			/* runs tried when looking for R */
+#define TREE_RESERVE (EXT4_EXT_MAX_DEPTH + 1u)	/* blocks an insert may take */
 
 /* Step 1: a free run of @n blocks, left free (committed) in *@first. */
 static int find_free_run(struct sdx_inode *inode, uint64_t n, uint64_t *first)
@@ -73,6 +98,34 @@ static int find_free_run(struct sdx_inode *inode, uint64_t n, uint64_t *first)
 	return err ? err : sdx_journal_force_commit(fs->journal);
 }
 
+/*
+ * Invariant (2): make sure the EXT4_EXT_MAX_DEPTH + 1 tree blocks an
+ * insert may take are free now, by allocating them and freeing them again.
+ */
+static int reserve_tree_blocks(struct sdx_handle *h, struct sdx_inode *inode)
+{
+	uint64_t runs[TREE_RESERVE][2];
+	uint64_t have = 0;
+	unsigned nr = 0;
+	int err = 0, err2;
+
+	while (have < TREE_RESERVE && !err) {
+		err = sdx_block_alloc(h, inode, 0, TREE_RESERVE - have,
+				      &runs[nr][0], &runs[nr][1]);
+		if (!err)
+			have += runs[nr++][1];
+	}
+	for (unsigned i = 0; i < nr; i++) {
+		err2 = sdx_block_free(h, inode->fs, runs[i][0], runs[i][1]);
+		err = err ? err : err2;
+	}
+	if (err == -ENOSPC)
+		return sdx_err(-ENOSPC, "defrag of inode %u: no room for the %u "
+			       "extent tree blocks moving a piece may take",
+			       inode->ino, TREE_RESERVE);
+	return err;
+}
+
 /* Step 2 for the piece at @lblk: move it to @target (one handle). */
 static int move_piece(struct sdx_inode *inode, uint64_t lblk, uint64_t len,
 		      uint64_t target, uint64_t *moved)
@@ -87,9 +140,9 @@ static int move_piece(struct sdx_inode *inode, uint64_t lblk, uint64_t len,
 	if (err)
 		return err;
 	len = got < len ? got : len;
-	if (len > EXT_INIT_MAX_LEN)
-		len = EXT_INIT_MAX_LEN;
-	err = sdx_fs_start(fs, 2 * SDX_CREDITS_EXTENT, &h);
+	if (len > EXT_INIT_MAX_LEN - lblk % EXT_INIT_MAX_LEN)
+		len = EXT_INIT_MAX_LEN - lblk % EXT_INIT_MAX_LEN;
+	err = sdx_fs_start(fs, 3 * SDX_CREDITS_EXTENT, &h);
 	if (err)
 		return err;
 	err = sdx_block_alloc(h, inode, target, len, &pblk, &got);
@@ -104,11 +157,15 @@ static int move_piece(struct sdx_inode *inode, uint64_t lblk, uint64_t len,
 				       pblk * SDX_BLOCK_SIZE, fs->dev->base +
 				       old * SDX_BLOCK_SIZE,
 				       got * SDX_BLOCK_SIZE);
-	err = sdx_extent_remove(h, inode, lblk, got);
+	err = reserve_tree_blocks(h, inode);
+	if (!err)
+		err = sdx_extent_remove(h, inode, lblk, got);
 	if (!err)
 		err = sdx_extent_insert(h, inode, lblk, pblk, got, false);
-	if (err)
+	if (err) {
 		sdx_block_free(h, fs, pblk, got);
+		goto out_stop;
+	}
 	sdx_inode_changed(h, inode, true);
 	*moved = got;
 out_stop:
@@ -140,16 +197,19 @@ static int is_contiguous(struct sdx_inode *inode, uint64_t n, bool *yes)
 	return 0;
 }
 
-/* Steps before the pieces: N, whether anything moves, and R. */
+/* Steps before the pieces: N, whether anything moves, and R; the walk of
+ * the tree checks every node (invariant (2)). */
 static int plan(struct sdx_inode *inode, uint64_t *end, bool *is_done,
 		uint64_t *first)
 {
-	uint64_t last;
+	uint64_t last, nodes;
 	int err = sdx_extent_end(inode, end, &last);
 
 	*is_done = true;
 	if (!err && *end)
 		err = is_contiguous(inode, *end, is_done);
+	if (!err && !*is_done)
+		err = sdx_extent_count_nodes(inode, 0, &nodes);
 	if (!err && !*is_done)
 		err = find_free_run(inode, *end, first);
 	return err;
