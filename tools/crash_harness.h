@@ -16,7 +16,9 @@
  *   F OFF LEN PATH    records of PATH in [OFF, OFF+LEN) (LEN 0: to the end)
  *                     may move or vanish from here on (punch, collapse)
  *   O k               (oracle run only) the state after operation k follows,
- *                     one "e MODE SIZE HASH PATH" line per file, then "."
+ *                     one "e MODE SIZE HASH PATH" line per file, each
+ *                     followed by one "x LEN HEX NAME" line per extended
+ *                     attribute (HEX: the value, "-" when empty), then "."
  *   N N               the workload finished after N drains
  *   X TEXT            the workload stopped: an operation failed (TEXT)
  *
@@ -87,11 +89,20 @@ uint64_t crash_random(uint64_t *state);
 
 /* ---- crash_state.c ---- */
 
+/* One extended attribute of an entry (lgetxattr's value, exactly). */
+struct crash_xattr {
+	char *name;
+	uint8_t *value;
+	size_t len;
+};
+
 struct crash_entry {
 	char *path;
 	uint32_t mode;			/* st_mode */
 	uint64_t size;
 	uint64_t hash;			/* content or link target; 0: not compared */
+	struct crash_xattr *xattrs;	/* sorted by name */
+	size_t nr_xattrs;
 };
 
 struct crash_state {

@@ -26,6 +26,7 @@
  *       run of it makes the same calls in the same order (the threads
  *       workload interleaves its two threads differently from run to run).
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "syncdax.h"
@@ -138,7 +140,7 @@ static const char *pathf(const char *fmt, ...)
 enum op_kind {
 	OP_CREATE, OP_WRITE, OP_TRUNCATE, OP_FSYNC, OP_FDATASYNC, OP_MKDIR,
 	OP_RMDIR, OP_UNLINK, OP_RENAME, OP_SYMLINK, OP_FALLOCATE, OP_SETFLAGS,
-	OP_DEFRAG,
+	OP_DEFRAG, OP_SETXATTR, OP_REMOVEXATTR, OP_CHMOD,
 };
 
 static const char *const op_names[] = {
@@ -148,17 +150,22 @@ static const char *const op_names[] = {
 	[OP_RMDIR] = "rmdir", [OP_UNLINK] = "unlink",
 	[OP_RENAME] = "rename", [OP_SYMLINK] = "symlink",
 	[OP_FALLOCATE] = "fallocate", [OP_SETFLAGS] = "setflags",
-	[OP_DEFRAG] = "defrag",
+	[OP_DEFRAG] = "defrag", [OP_SETXATTR] = "setxattr",
+	[OP_REMOVEXATTR] = "removexattr", [OP_CHMOD] = "chmod",
 };
 
 struct op {
 	enum op_kind kind;
 	const char *path;
 	const char *path2;	/* rename: the new name; symlink: the target */
-	uint64_t off, len;	/* write, truncate (len), fallocate */
+	uint64_t off, len;	/* write, truncate (len), fallocate;
+				 * setxattr: the value's size (len) */
 	uint64_t tag;		/* write: 0 data, else one record of this tag */
-	int mode;		/* fallocate mode; setflags: flags to add */
+	int mode;		/* fallocate mode; setflags: flags to add;
+				 * setxattr: XATTR_CREATE/REPLACE; chmod */
 	bool is_canary;		/* write: canary bytes */
+	const char *name;	/* setxattr, removexattr: the attribute */
+	const void *value;	/* setxattr */
 };
 
 #define DO(r, KIND, PATH, ...) \
@@ -268,6 +275,16 @@ static int exec_op(struct crash_run *r, const struct op *op)
 	case OP_SYMLINK:
 		return sdx_symlink(r->fs, op->path2, op->path) < 0 ?
 		       call_failed(r, "sdx_symlink") : 0;
+	case OP_SETXATTR:
+		return sdx_setxattr(r->fs, op->path, op->name, op->value,
+				    op->len, op->mode) < 0 ?
+		       call_failed(r, "sdx_setxattr") : 0;
+	case OP_REMOVEXATTR:
+		return sdx_removexattr(r->fs, op->path, op->name) < 0 ?
+		       call_failed(r, "sdx_removexattr") : 0;
+	case OP_CHMOD:
+		return sdx_chmod(r->fs, op->path, (mode_t)op->mode) < 0 ?
+		       call_failed(r, "sdx_chmod") : 0;
 	default:
 		return fd_op(r, op);
 	}
@@ -316,6 +333,15 @@ static int do_op(struct crash_run *r, const struct op *op)
 	else if (op->kind == OP_TRUNCATE)
 		snprintf(desc + n, sizeof(desc) - (size_t)n, " %llu",
 			 (unsigned long long)op->len);
+	else if (op->kind == OP_SETXATTR)
+		snprintf(desc + n, sizeof(desc) - (size_t)n, " %s %llu%s",
+			 op->name, (unsigned long long)op->len,
+			 op->mode == XATTR_CREATE ? " create" :
+			 op->mode == XATTR_REPLACE ? " replace" : "");
+	else if (op->kind == OP_REMOVEXATTR)
+		snprintf(desc + n, sizeof(desc) - (size_t)n, " %s", op->name);
+	else if (op->kind == OP_CHMOD)
+		snprintf(desc + n, sizeof(desc) - (size_t)n, " 0%o", op->mode);
 	log_line(r->log_fd, "S %u %s\n", k, desc);
 	if (exec_op(r, op) < 0) {
 		snprintf(detail, sizeof(detail), "%s", r->error);
@@ -763,6 +789,125 @@ static int wl_shift(struct crash_run *r)
 	return err ? -1 : 0;
 }
 
+/* posix_acl_xattr (Linux's xattr form of a POSIX ACL, version 2). */
+#define ACL_XATTR_VERSION	2u
+#define ACL_USER_OBJ		0x01u
+#define ACL_USER		0x02u
+#define ACL_GROUP_OBJ		0x04u
+#define ACL_MASK		0x10u
+#define ACL_OTHER		0x20u
+#define ACL_UNDEFINED_ID	0xffffffffu
+#define ACL_XATTR_SIZE		(4u + 5u * 8u)
+
+/* An ACL of five entries (in posix_acl_valid's order) in @buf: owner,
+ * user @uid, group, mask, other, with the permissions @perms gives one
+ * octal digit each, in that order (064450: rw- r-- r-- r-x ---). */
+static void acl_fill(uint8_t *buf, uint32_t uid, unsigned perms)
+{
+	static const uint16_t tags[] = { ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ,
+					 ACL_MASK, ACL_OTHER };
+	uint32_t word = htole32(ACL_XATTR_VERSION), id;
+	uint16_t half;
+	unsigned i;
+
+	memcpy(buf, &word, 4);
+	for (i = 0; i < 5; i++) {
+		half = htole16(tags[i]);
+		memcpy(buf + 4 + 8 * i, &half, 2);
+		half = htole16((uint16_t)(perms >> (3 * (4 - i)) & 7));
+		memcpy(buf + 6 + 8 * i, &half, 2);
+		id = htole32(tags[i] == ACL_USER ? uid : ACL_UNDEFINED_ID);
+		memcpy(buf + 8 + 8 * i, &id, 4);
+	}
+}
+
+#define XATTR_BIG 3000u		/* fits no inode: lives in the block */
+#define XATTR_SMALL_BLOCK 600u	/* beside a big one in the block */
+
+/* setxattr of @name on @path: @text, or @len bytes of data_fill(@seed). */
+static int set_xattr(struct crash_run *r, const char *path, const char *name,
+		     const char *text, uint64_t len, uint64_t seed, int flags)
+{
+	uint8_t big[XATTR_BIG];
+
+	if (text)
+		return DO(r, OP_SETXATTR, path, .name = name, .value = text,
+			  .len = strlen(text), .mode = flags);
+	data_fill(big, len, seed);
+	return DO(r, OP_SETXATTR, path, .name = name, .value = big,
+		  .len = len, .mode = flags);
+}
+
+/*
+ * Extended attributes where ext4 keeps them: small values in the inode,
+ * one grown past the inode's room into the attribute block and shrunk
+ * back (the emptied block freed), a block rewritten in place (a value
+ * added, one replaced, one removed, then the last: the block freed),
+ * replaced and removed ones in the inode, a POSIX
+ * access ACL (which sets the mode too) and chmod under it, a directory's
+ * default ACL that new files and a subdirectory inherit, and a file whose
+ * attributes live in a block unlinked (the block freed with it).
+ */
+static int wl_xattr(struct crash_run *r)
+{
+	uint8_t acl[ACL_XATTR_SIZE], dacl[ACL_XATTR_SIZE];
+	unsigned round;
+	int err;
+
+	err = canary_prelude(r) || DO(r, OP_CREATE, "/a") ||
+	      DO(r, OP_CREATE, "/b") || DO(r, OP_MKDIR, "/d");
+	for (round = 0; round < r->scale && !err; round++) {
+		acl_fill(acl, 1000 + round, 064450 | (round & 7));
+		acl_fill(dacl, 2000 + round, round % 2 ? 076770 : 074540);
+		err = set_xattr(r, "/a", "user.small", pathf("a%u", round), 0,
+				0, round % 2 ? XATTR_REPLACE : XATTR_CREATE) ||
+		      set_xattr(r, "/d", "user.dir", pathf("dir%u", round), 0,
+				0, 0) ||
+		      set_xattr(r, "/a", "user.grow", pathf("g%u", round), 0,
+				0, round ? XATTR_REPLACE : XATTR_CREATE) ||
+		      DO(r, OP_FSYNC, "/a") ||
+		      set_xattr(r, "/a", "user.grow", NULL, XATTR_BIG - round,
+				round, XATTR_REPLACE) ||
+		      set_xattr(r, "/b", "user.block", NULL, XATTR_BIG, round,
+				XATTR_CREATE) ||
+		      set_xattr(r, "/b", "user.b", pathf("b%u", round), 0, 0,
+				0) ||
+		      DO(r, OP_FSYNC, "/b") ||
+		      set_xattr(r, "/b", "user.block2", NULL, XATTR_SMALL_BLOCK,
+				round, XATTR_CREATE) ||
+		      set_xattr(r, "/b", "user.block", NULL, XATTR_BIG,
+				round + 1, XATTR_REPLACE) ||
+		      DO(r, OP_FSYNC, "/b") ||
+		      DO(r, OP_REMOVEXATTR, "/b", .name = "user.block") ||
+		      DO(r, OP_FSYNC, "/b") ||
+		      DO(r, OP_REMOVEXATTR, "/b", .name = "user.block2") ||
+		      DO(r, OP_SETXATTR, "/b", .name = "system.posix_acl_access",
+			 .value = acl, .len = sizeof(acl)) ||
+		      DO(r, OP_FSYNC, "/b") ||
+		      DO(r, OP_SETXATTR, "/d",
+			 .name = "system.posix_acl_default", .value = dacl,
+			 .len = sizeof(dacl)) ||
+		      DO(r, OP_CREATE, pathf("/d/c%u", round)) ||
+		      DO(r, OP_CHMOD, "/b", .mode = round % 2 ? 0604 : 0660) ||
+		      DO(r, OP_FSYNC, pathf("/d/c%u", round));
+		if (!err && round == 0)
+			err = DO(r, OP_MKDIR, "/d/sub");
+		err = err ? err : DO(r, OP_CREATE, pathf("/e%u", round)) ||
+		      set_xattr(r, pathf("/e%u", round), "user.e", NULL,
+				XATTR_BIG, round + 1, 0) ||
+		      set_xattr(r, pathf("/e%u", round), "user.f", "f", 0, 0,
+				0) ||
+		      DO(r, OP_FSYNC, pathf("/e%u", round)) ||
+		      DO(r, OP_UNLINK, pathf("/e%u", round)) ||
+		      set_xattr(r, "/a", "user.grow", pathf("s%u", round), 0,
+				0, XATTR_REPLACE);
+		if (!err && round % 2)
+			err = DO(r, OP_REMOVEXATTR, "/a", .name = "user.small");
+		err = err ? err : DO(r, OP_FSYNC, "/a");
+	}
+	return err ? -1 : 0;
+}
+
 const struct crash_workload crash_workloads[] = {
 	{ "metadata", "create, write, rename, symlink, truncate, unlink, "
 	  "mkdir, rmdir; fsync/fdatasync barriers", 20, wl_metadata },
@@ -784,6 +929,8 @@ const struct crash_workload crash_workloads[] = {
 	  wl_defrag },
 	{ "shift", "insert and collapse ranges of a fragmented file", 6,
 	  wl_shift },
+	{ "xattr", "extended attributes in the inode and its block, POSIX "
+	  "ACLs, chmod, inheritance", 8, wl_xattr },
 };
 const size_t crash_nr_workloads =
 	sizeof(crash_workloads) / sizeof(crash_workloads[0]);
