@@ -846,7 +846,9 @@ static int set_xattr(struct crash_run *r, const char *path, const char *name,
  * replaced and removed ones in the inode, a POSIX
  * access ACL (which sets the mode too) and chmod under it, a directory's
  * default ACL that new files and a subdirectory inherit, and a file whose
- * attributes live in a block unlinked (the block freed with it).
+ * attributes live in a block unlinked (the block freed with it, the free
+ * committed), then a new file's first data block: the freed one (jbd2's
+ * revoke keeps replay from putting the old attribute block over it).
  */
 static int wl_xattr(struct crash_run *r)
 {
@@ -899,6 +901,11 @@ static int wl_xattr(struct crash_run *r)
 				0) ||
 		      DO(r, OP_FSYNC, pathf("/e%u", round)) ||
 		      DO(r, OP_UNLINK, pathf("/e%u", round)) ||
+		      DO(r, OP_CREATE, pathf("/w%u", round)) ||
+		      DO(r, OP_FSYNC, pathf("/w%u", round)) ||
+		      DO(r, OP_WRITE, pathf("/w%u", round),
+			 .len = SDX_PAGE_SIZE) ||
+		      DO(r, OP_FSYNC, pathf("/w%u", round)) ||
 		      set_xattr(r, "/a", "user.grow", pathf("s%u", round), 0,
 				0, XATTR_REPLACE);
 		if (!err && round % 2)
