@@ -122,7 +122,9 @@ int sdx_msync(void *addr, size_t len, int flags);
 int sdx_prefault(void *addr, size_t len, int write);
 
 /*
- * Move a file's blocks into one contiguous run, also while it is mapped.
+ * Move a file's blocks into one contiguous run, also while it is mapped
+ * (a file longer than any free run: into the fewest extents the longest
+ * free runs allow; ENOSPC, the file as it was, when they allow no fewer).
  * @progress (NULL: none) is called with the blocks done of the total as
  * the move goes on, the last time with done == total; it runs without the
  * library's locks but must leave this file alone (its mappings fault only

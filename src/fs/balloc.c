@@ -1,7 +1,8 @@
 /*
  * balloc.c - block allocation: the block bitmaps of the groups, their
  * checksums, BLOCK_UNINIT groups, and the free counts in the descriptors
- * and the superblock.  Also the bitmap helpers ialloc.c shares.
+ * and the superblock.  Also the bitmap helpers ialloc.c shares, and the
+ * read-only walk of the free runs across groups that defrag plans with.
  *
  * Goal-directed: a run starts at the caller's goal when it is free (the
  * block after the file's last extent, so sequential writes stay
@@ -28,6 +29,7 @@
  *       from then on only sdx_bitmap_dirty changes it, and sets the sum.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs.h"
@@ -250,6 +252,20 @@ static bool is_free_run(const uint8_t *bitmap, const uint8_t *committed,
 	return true;
 }
 
+/* The committed version of @group's block bitmap where it differs from
+ * the newest, @bitmap (journal.h invariant 2), else NULL. */
+static const uint8_t *committed_view(struct sdx_fs *fs, uint32_t group,
+				     const uint8_t *bitmap)
+{
+	const uint8_t *committed;
+
+	if (!fs->journal)
+		return NULL;
+	committed = sdx_journal_bread_committed(fs->journal,
+						fs->groups[group].block_bitmap);
+	return committed == bitmap ? NULL : committed;
+}
+
 /* The first run of @count free blocks at or after @start whose first block
  * is a multiple of @count on the device. */
 static int find_aligned_run(const struct sdx_fs *fs, uint32_t group,
@@ -269,6 +285,40 @@ static int find_aligned_run(const struct sdx_fs *fs, uint32_t group,
 }
 
 /*
+ * Which blocks of @group sdx_block_alloc may take: *@bitmap (NULL: none)
+ * and *@committed as is_free reads them.  A BLOCK_UNINIT group's bitmap is
+ * computed into *@scratch (allocated on first need), not written; without
+ * @scratch such a group is answered 2 (the caller initialises it).
+ */
+static int free_view(struct sdx_fs *fs, uint32_t group, uint8_t **scratch,
+		     const uint8_t **bitmap, const uint8_t **committed)
+{
+	const struct ext4_group_desc *gd;
+	int err = 0;
+
+	*bitmap = NULL;
+	*committed = NULL;
+	gd = sdx_group_desc(fs, group, &err);
+	if (!gd)
+		return err;
+	if (sdx_gd_free_blocks(fs, gd) == 0)
+		return 0;
+	if (gd->bg_flags & EXT4_BG_BLOCK_UNINIT) {
+		if (!scratch)
+			return 2;
+		if (!*scratch && !(*scratch = malloc(SDX_BLOCK_SIZE)))
+			return -ENOMEM;
+		*bitmap = *scratch;
+		return block_bitmap_init(fs, group, *scratch);
+	}
+	*bitmap = sdx_bitmap_read(fs, group, SDX_BLOCK_BITMAP, gd, &err);
+	if (!*bitmap)
+		return err;
+	*committed = committed_view(fs, group, *bitmap);
+	return 0;
+}
+
+/*
  * Find a free run in @group at or after bit @start (up to @count long; with
  * @is_aligned exactly @count long and aligned to it).
  * Return: 1 with *@bit and *@len, 0 if none, 2 if the group is BLOCK_UNINIT,
@@ -278,27 +328,12 @@ static int find_run(struct sdx_fs *fs, uint32_t group, uint32_t start,
 		    uint64_t count, bool is_aligned, uint32_t *bit,
 		    uint32_t *len)
 {
-	const struct ext4_group_desc *gd;
-	const uint8_t *bitmap, *committed = NULL;
+	const uint8_t *bitmap, *committed;
 	uint32_t nbits = sdx_group_blocks(fs, group);
-	int err = 0;
+	int r = free_view(fs, group, NULL, &bitmap, &committed);
 
-	gd = sdx_group_desc(fs, group, &err);
-	if (!gd)
-		return err;
-	if (sdx_gd_free_blocks(fs, gd) == 0)
-		return 0;
-	if (gd->bg_flags & EXT4_BG_BLOCK_UNINIT)
-		return 2;	/* the caller initialises it and asks again */
-	bitmap = sdx_bitmap_read(fs, group, SDX_BLOCK_BITMAP, gd, &err);
-	if (!bitmap)
-		return err;
-	if (fs->journal) {
-		committed = sdx_journal_bread_committed(
-			fs->journal, fs->groups[group].block_bitmap);
-		if (committed == bitmap)
-			committed = NULL;
-	}
+	if (r || !bitmap)
+		return r;	/* 2: the caller initialises it, asks again */
 	if (is_aligned) {
 		*len = (uint32_t)count;
 		return find_aligned_run(fs, group, bitmap, committed, start,
@@ -472,6 +507,37 @@ int sdx_block_alloc_aligned(struct sdx_handle *h, struct sdx_inode *inode,
 	err = block_alloc(h, inode, goal, count, true, first, &got);
 	if (err == -ENOSPC)
 		inode->fs->aligned_retry_after = count;
+	return err;
+}
+
+int sdx_block_free_runs(struct sdx_fs *fs, sdx_free_run_fn *fn, void *arg)
+{
+	uint8_t *scratch = NULL;
+	uint64_t start = 0, len = 0;
+	int err = 0;
+
+	for (uint32_t g = 0; g < fs->groups_count && !err; g++) {
+		uint64_t base = sdx_group_first_block(fs, g);
+		uint32_t nbits = sdx_group_blocks(fs, g);
+		const uint8_t *bitmap, *committed;
+
+		err = free_view(fs, g, &scratch, &bitmap, &committed);
+		for (uint32_t b = 0; !err && b < nbits; b++) {
+			if (bitmap && is_free(bitmap, committed, b)) {
+				start = len ? start : base + b;
+				len++;
+				continue;
+			}
+			if (len)
+				err = fn(start, len, arg);
+			len = 0;
+			if (!bitmap)
+				break;	/* nothing free in the group */
+		}
+	}
+	if (!err && len)
+		err = fn(start, len, arg);
+	free(scratch);
 	return err;
 }
 

@@ -317,6 +317,20 @@ int sdx_file_block_alloc(struct sdx_handle *h, struct sdx_inode *inode,
 int sdx_block_free(struct sdx_handle *h, struct sdx_fs *fs, uint64_t block,
 		   uint64_t count);
 
+/* sdx_block_free_runs's callback: one free run; nonzero stops the walk. */
+typedef int sdx_free_run_fn(uint64_t first, uint64_t len, void *arg);
+
+/**
+ * sdx_block_free_runs - call @fn on every run of blocks sdx_block_alloc
+ * may take now (free in the newest and the committed bitmap), in block
+ * order; a run goes on across a group boundary when both sides are free.
+ * Reads only (a BLOCK_UNINIT group's bitmap is computed, not written).
+ * Context: lock.
+ * Return: 0, what @fn returned, -EUCLEAN (a bitmap's checksum), -EIO,
+ *         -ENOMEM.
+ */
+int sdx_block_free_runs(struct sdx_fs *fs, sdx_free_run_fn *fn, void *arg);
+
 /* Free blocks now (the superblock count), for statfs and tests. */
 uint64_t sdx_fs_free_blocks(struct sdx_fs *fs);
 /* statvfs(2)'s figures from the superblock.  Context: lock.

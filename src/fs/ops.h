@@ -160,16 +160,20 @@ typedef void sdx_progress_fn(uint64_t done, uint64_t total, void *arg);
 
 /**
  * sdx_file_move_blocks - move the blocks of [0, N) of @inode (N: its last
- * mapped block + 1) into one contiguous free run, one transaction per
- * piece; holes and unwritten blocks in [0, N) become written zeroes
+ * mapped block + 1) into one contiguous free run (it may span groups), or,
+ * when none is N long, into the longest runs if that makes fewer extents,
+ * one transaction per piece; holes and unwritten blocks in [0, N) become
+ * written zeroes
  * @progress: if not NULL, called without fs->lock with the blocks done of
  *            N: 0 of N first, after every piece, N of N at the end; only
- *            N of N when the file is one run already (0 of 0 if empty)
+ *            N of N when the file is one run already, or written in the
+ *            fewest extents N blocks need (0 of 0 if empty)
  *
  * Context: no lock held; the caller holds @inode's invalidate_lock
  * exclusive and has unmapped its pages from every mapping.
- * Return: 0, -ENOSPC (no free run of N blocks; nothing moved), -EUCLEAN,
- *         -EIO.
+ * Return: 0, -ENOSPC (no such runs, or no room for a piece's tree blocks;
+ *         the piece that failed left the file as it was), -EUCLEAN, -EIO,
+ *         -ENOMEM.
  */
 int sdx_file_move_blocks(struct sdx_inode *inode, sdx_progress_fn *progress,
 			 void *arg);

@@ -1,9 +1,9 @@
 /*
  * test_move.c - moving a file's blocks (sdx_defrag, src/fs/move.c) at its
  * limits: a piece whose extent-tree insert has no block left fails with
- * the file and the free count as they were, and a file larger than a
- * block group (more blocks than one extent holds) is moved into the
- * fewest extents.  Each ends with e2fsck -fn clean.
+ * the file and the free count as they were; a file larger than a block
+ * group (more blocks than one extent holds) moves into a free run that
+ * spans groups, or into the fewest extents the free runs allow.  Each ends with e2fsck -fn clean.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -215,11 +215,93 @@ static void test_piece_without_room_for_the_tree_leaves_the_file(void **state)
 	free(ex);
 }
 
+/*
+ * Write @blocks blocks of /big on an image of @image bytes in two
+ * interleaved passes (an extent per 256 blocks), defrag it, check its
+ * contents and e2fsck, and parse its two extents (lblk pblk len each).
+ */
+static void defrag_interleaved(uint64_t image, uint64_t blocks,
+			       unsigned long long ext[2][3])
+{
+	enum { CHUNK = 256 };
+	struct sdx_fs *fs;
+	char *ex;
+	int fd;
+
+	tu_mkfs(dev, image);
+	fs = tu_mount(dev, 0);
+	fd = sdx_open(fs, "/big", O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	for (unsigned pass = 0; pass < 2; pass++)
+		for (uint64_t b = pass * CHUNK; b < blocks; b += 2 * CHUNK)
+			write_blocks(fs, fd, b, CHUNK);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	ex = unmount_checked(fs, "/big");
+	assert_true(count_lines(ex) >= blocks / CHUNK);
+	free(ex);
+
+	fs = tu_mount(dev, 0);
+	fd = sdx_open(fs, "/big", O_RDWR, 0);
+	assert_true(fd >= 0);
+	if (sdx_defrag(fs, fd, NULL, NULL))
+		fail_msg("defrag: %s", sdx_strerror_detail());
+	check_blocks(fs, fd, blocks);
+	assert_int_equal(sdx_close(fs, fd), 0);
+	ex = unmount_checked(fs, "/big");
+	if (count_lines(ex) != 2 ||
+	    sscanf(ex, "%llu %llu %llu\n%llu %llu %llu", &ext[0][0],
+		   &ext[0][1], &ext[0][2], &ext[1][0], &ext[1][1],
+		   &ext[1][2]) != 6 || ext[0][0] != 0 ||
+	    ext[1][0] != ext[0][2] || ext[0][2] + ext[1][2] != blocks)
+		fail_msg("extents after the move (lblk pblk len), two for "
+			 "%llu blocks expected:\n%s", (unsigned long long)blocks,
+			 ex);
+	free(ex);
+}
+
+/*
+ * A 200 MiB file (51200 blocks: more than a group, so more than one
+ * extent can map) in 200 extents on a 512 MiB image, whose free runs all
+ * end at a group's backup superblock or the journal: the move takes the
+ * two longest runs and leaves the fewest extents such a file can have.
+ */
+static void test_file_longer_than_any_free_run_moves_into_two_extents(
+	void **state)
+{
+	unsigned long long ext[2][3];
+
+	(void)state;
+	defrag_interleaved(512 * MIB, 51200, ext);
+}
+
+/*
+ * On 1 GiB the tail of group 5 and all of group 6 (no backup superblock,
+ * both BLOCK_UNINIT) are one free run: a 144 MiB file moves into it, its
+ * two extents physically contiguous across the group boundary.
+ */
+static void test_free_run_across_groups_takes_a_longer_file(void **state)
+{
+	unsigned long long ext[2][3];
+	const unsigned long long group = 32768;
+
+	(void)state;
+	defrag_interleaved(1024ull * MIB, 36864, ext);
+	if (ext[1][1] != ext[0][1] + ext[0][2] ||
+	    ext[0][1] / group == (ext[1][1] + ext[1][2] - 1) / group)
+		fail_msg("extents %llu+%llu and %llu+%llu: not one run across "
+			 "a group boundary", ext[0][1], ext[0][2], ext[1][1],
+			 ext[1][2]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
 			test_piece_without_room_for_the_tree_leaves_the_file),
+		cmocka_unit_test(
+			test_file_longer_than_any_free_run_moves_into_two_extents),
+		cmocka_unit_test(
+			test_free_run_across_groups_takes_a_longer_file),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
