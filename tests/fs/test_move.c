@@ -119,6 +119,24 @@ static char *unmount_checked(struct sdx_fs *fs, const char *path)
 	return extents(path);
 }
 
+/* A 16 MiB image whose /a and /b are written in turns, @n runs of @len
+ * blocks each (so /a has @n extents); both left open. */
+static struct sdx_fs *interleaved(unsigned n, unsigned len, int *fa, int *fb)
+{
+	struct sdx_fs *fs;
+
+	tu_mkfs(dev, 16 * MIB);
+	fs = tu_mount(dev, 0);
+	*fa = sdx_open(fs, "/a", O_CREAT | O_RDWR, 0644);
+	*fb = sdx_open(fs, "/b", O_CREAT | O_RDWR, 0644);
+	assert_true(*fa >= 0 && *fb >= 0);
+	for (unsigned i = 0; i < n; i++) {
+		write_blocks(fs, *fa, (uint64_t)len * i, len);
+		write_blocks(fs, *fb, (uint64_t)len * i, len);
+	}
+	return fs;
+}
+
 /* What the progress callback does on its first call: fill the device,
  * then give exactly one block back (committed, so it can be taken). */
 struct squeeze {
@@ -162,10 +180,10 @@ static void squeeze(uint64_t done, uint64_t total, void *arg)
 }
 
 /*
- * The root of /frag holds four extents (full).  The first piece gets one
+ * The root of /a holds four extents (full).  The first piece gets one
  * block (all that is free), so it moves the head of the first extent and
  * its insert needs a new entry: the root must grow, for which no block is
- * left.  The defrag fails with ENOSPC before it changes the tree: /frag
+ * left.  The defrag fails with ENOSPC before it changes the tree: /a
  * reads as before, the free count is what it was, e2fsck is content; with
  * the space back a second defrag makes one extent.
  */
@@ -177,15 +195,7 @@ static void test_piece_without_room_for_the_tree_leaves_the_file(void **state)
 	char *ex;
 
 	(void)state;
-	tu_mkfs(dev, 16 * MIB);
-	fs = tu_mount(dev, 0);
-	fd = sdx_open(fs, "/frag", O_CREAT | O_RDWR, 0644);
-	pad = sdx_open(fs, "/pad", O_CREAT | O_RDWR, 0644);
-	assert_true(fd >= 0 && pad >= 0);
-	for (unsigned i = 0; i < 4; i++) {	/* interleaved: 4 extents */
-		write_blocks(fs, fd, 4 * i, 4);
-		write_blocks(fs, pad, 4 * i, 4);
-	}
+	fs = interleaved(4, 4, &fd, &pad);
 	assert_int_equal(sdx_fsync(fs, fd), 0);
 	assert_int_equal(sdx_fsync(fs, pad), 0);
 	sq.fs = fs;
@@ -197,20 +207,20 @@ static void test_piece_without_room_for_the_tree_leaves_the_file(void **state)
 	check_blocks(fs, fd, 16);
 	assert_int_equal(sdx_close(fs, fd), 0);
 	assert_int_equal(sdx_close(fs, pad), 0);
-	ex = unmount_checked(fs, "/frag");
+	ex = unmount_checked(fs, "/a");
 	assert_int_equal(count_lines(ex), 4);
 	free(ex);
 
 	fs = tu_mount(dev, 0);
 	assert_int_equal(sdx_unlink(fs, "/fill"), 0);
-	fd = sdx_open(fs, "/frag", O_RDWR, 0);
+	fd = sdx_open(fs, "/a", O_RDWR, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(sdx_fsync(fs, fd), 0);	/* the frees commit */
 	if (sdx_defrag(fs, fd, NULL, NULL))
 		fail_msg("defrag: %s", sdx_strerror_detail());
 	check_blocks(fs, fd, 16);
 	assert_int_equal(sdx_close(fs, fd), 0);
-	ex = unmount_checked(fs, "/frag");
+	ex = unmount_checked(fs, "/a");
 	assert_int_equal(count_lines(ex), 1);
 	free(ex);
 }
@@ -293,6 +303,55 @@ static void test_free_run_across_groups_takes_a_longer_file(void **state)
 			 ext[1][2]);
 }
 
+/* sdx_defrag of @fd fails with ENOSPC naming a longest free run of
+ * @least to @most blocks; the file reads as before. */
+static void expect_enospc(struct sdx_fs *fs, int fd, unsigned long least,
+			  unsigned long most)
+{
+	const char *key = "no free run of 256 blocks (the longest has ";
+	const char *detail, *at;
+	unsigned long longest;
+
+	assert_int_equal(sdx_defrag(fs, fd, NULL, NULL), -1);
+	assert_int_equal(errno, ENOSPC);
+	detail = sdx_strerror_detail();
+	at = strstr(detail, key);
+	longest = at ? strtoul(at + strlen(key), NULL, 10) : 0;
+	if (!at || longest < least || longest > most)
+		fail_msg("defrag: %s; expected the longest run of %lu to %lu",
+			 detail, least, most);
+	check_blocks(fs, fd, 256);
+}
+
+/*
+ * /a and /b interleaved in runs of 8 blocks, the rest of the device
+ * filled: one free block, then (/b deleted) runs of about 8, which would
+ * make no fewer extents than /a has: ENOSPC naming the longest run, /a
+ * as it was.
+ */
+static void test_no_better_free_space_is_enospc_naming_the_longest(
+	void **state)
+{
+	struct squeeze sq = { 0 };
+	struct sdx_fs *fs;
+	int fa, fb;
+
+	(void)state;
+	fs = interleaved(32, 8, &fa, &fb);
+	assert_int_equal(sdx_close(fs, fb), 0);
+	sq.fs = fs;
+	squeeze(0, 0, &sq);
+	assert_int_equal(sq.free_after, 1);
+	expect_enospc(fs, fa, 1, 1);
+	assert_int_equal(sdx_unlink(fs, "/b"), 0);
+	fb = sdx_open(fs, "/", O_RDONLY, 0);
+	assert_int_equal(sdx_fsync(fs, fb), 0);	/* the frees commit */
+	assert_int_equal(sdx_close(fs, fb), 0);
+	expect_enospc(fs, fa, 8, 31);
+	assert_int_equal(sdx_close(fs, fa), 0);
+	free(unmount_checked(fs, "/a"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +361,8 @@ int main(void)
 			test_file_longer_than_any_free_run_moves_into_two_extents),
 		cmocka_unit_test(
 			test_free_run_across_groups_takes_a_longer_file),
+		cmocka_unit_test(
+			test_no_better_free_space_is_enospc_naming_the_longest),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
