@@ -11,7 +11,8 @@
 # directory e2fsck -D indexes, extended attributes in an inode and in a
 # block, a POSIX ACL), a small one of attributes, ACLs and a 12-extent
 # file (these two also without metadata_csum, whose checksums would
-# refuse most mutations before the parsers see them), one filled by
+# refuse most mutations before the parsers see them, and once more on a
+# journal-less mkfs.ext4 image, small), one filled by
 # syncdax itself (a directory it indexes), and the 4 KiB-block images of
 # e2fsprogs' test suite ($FUZZ_IMAGES), each cut after its last non-zero
 # block; fuzz_journal: journals debugfs writes (jbd2 csum v3
@@ -105,6 +106,15 @@ mount_seeds() {
 			return 1
 		cut_image "$tmp/$img" "$out/syncdax-$img-nocsum"
 	done
+	# and made by mkfs.ext4 without a journal (nor checksums): no journal
+	# between the metadata and the files, so the seed is 1/8 the size
+	: >"$tmp/small" && truncate -s 8M "$tmp/small" || return 1
+	mkfs.ext4 -q -F -b 4096 -I 256 -E nodiscard -O none,ext_attr,$(
+		)resize_inode,dir_index,filetype,extent,flex_bg,sparse_super,$(
+		)large_file,huge_file,dir_nlink,extra_isize,64bit "$tmp/small" \
+		>/dev/null 2>&1 &&
+		debugfs -w -f "$tmp/cmds" "$tmp/small" >/dev/null 2>&1 || return 1
+	cut_image "$tmp/small" "$out/mkfs-attrs-nojournal"
 	# written by syncdax itself: its allocation, its htree, its journal
 	cp "$tmp/empty" "$tmp/own"
 	$SYNCDAX mkdir "$tmp/own:/many" >/dev/null &&
