@@ -15,9 +15,9 @@
  */
 #include <ctype.h>
 #include <endian.h>
-#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,47 +482,43 @@ static bool is_same_xattrs(const struct crash_entry *g,
  */
 static bool acl_text(char *out, size_t out_len, const struct crash_xattr *x)
 {
-	static const struct { uint16_t tag; const char *text; } tags[] = {
-		{ 0x01, "u:" }, { 0x02, "u:" }, { 0x04, "g:" }, { 0x08, "g:" },
-		{ 0x10, "m:" }, { 0x20, "o:" },
-	};
+	static const char kinds[] = "uuggmo";	/* by the tag's one bit */
+	char *text = NULL;
+	size_t len = 0, i;
 	uint16_t tag, perm;
 	uint32_t word, id;
-	size_t i, t, n = 0;
-	int k;
+	bool is_acl = true;
+	FILE *f;
 
 	if (strncmp(x->name, "system.posix_acl_", 17) || x->len < 4 ||
-	    (x->len - 4) % 8 || (memcpy(&word, x->value, 4), le32toh(word) != 2))
+	    (x->len - 4) % 8 || (memcpy(&word, x->value, 4),
+				 le32toh(word) != 2))
 		return false;
-	for (i = 4; i < x->len; i += 8) {
+	f = open_memstream(&text, &len);
+	if (!f)
+		return false;
+	for (i = 4; i < x->len && is_acl; i += 8) {
 		memcpy(&tag, x->value + i, 2);
 		memcpy(&perm, x->value + i + 2, 2);
 		memcpy(&id, x->value + i + 4, 4);
 		tag = le16toh(tag);
 		perm = le16toh(perm);
-		for (t = 0; t < sizeof(tags) / sizeof(tags[0]) &&
-		     tags[t].tag != tag; t++)
-			;
-		if (t == sizeof(tags) / sizeof(tags[0]))
-			return false;
-		k = snprintf(out + n, out_len - n, "%s%s", n ? "," : "",
-			     tags[t].text);
-		if (k > 0 && (tag == 0x02 || tag == 0x08) &&
-		    (size_t)k < out_len - n)
-			k += snprintf(out + n + (size_t)k,
-				      out_len - n - (size_t)k, "%u",
-				      le32toh(id));
-		if (k > 0 && (size_t)k < out_len - n)
-			k += snprintf(out + n + (size_t)k,
-				      out_len - n - (size_t)k, ":%c%c%c",
-				      perm & 4 ? 'r' : '-',
-				      perm & 2 ? 'w' : '-',
-				      perm & 1 ? 'x' : '-');
-		if (k < 0 || (size_t)k >= out_len - n)
-			return false;
-		n += (size_t)k;
+		is_acl = tag && tag <= 0x20 && !(tag & (tag - 1));
+		if (!is_acl)
+			break;
+		fprintf(f, "%s%c:", i > 4 ? "," : "",
+			kinds[__builtin_ctz(tag)]);
+		if (tag == 0x02 || tag == 0x08)	/* ACL_USER, ACL_GROUP */
+			fprintf(f, "%u", le32toh(id));
+		fprintf(f, ":%c%c%c", perm & 4 ? 'r' : '-',
+			perm & 2 ? 'w' : '-', perm & 1 ? 'x' : '-');
 	}
-	return true;
+	if (fclose(f) != 0 || len >= out_len)
+		is_acl = false;
+	if (is_acl)
+		memcpy(out, text, len + 1);
+	free(text);
+	return is_acl;
 }
 
 /* @x's value in words: an ACL as getfacl spells it, 'text' when short and
@@ -557,13 +553,14 @@ static void tell_xattr_difference(const struct crash_entry *g,
 {
 	const struct crash_xattr *a, *b;
 	char got[160], want[160];
-	size_t i = 0, j = 0, at;
+	size_t i, at;
 	bool is_hex;
 	int c;
 
-	for (; i < g->nr_xattrs || j < w->nr_xattrs; i++, j++) {
+	/* both sorted: the first unequal pair tells */
+	for (i = 0; i < g->nr_xattrs || i < w->nr_xattrs; i++) {
 		a = i < g->nr_xattrs ? &g->xattrs[i] : NULL;
-		b = j < w->nr_xattrs ? &w->xattrs[j] : NULL;
+		b = i < w->nr_xattrs ? &w->xattrs[i] : NULL;
 		c = !a ? 1 : !b ? -1 : strcmp(a->name, b->name);
 		if (c < 0) {
 			snprintf(diff, diff_len, "%s: xattr %s exists, it "
