@@ -846,9 +846,10 @@ static int set_xattr(struct crash_run *r, const char *path, const char *name,
  * replaced and removed ones in the inode, a POSIX
  * access ACL (which sets the mode too) and chmod under it, a directory's
  * default ACL that new files and a subdirectory inherit, and a file whose
- * attributes live in a block unlinked (the block freed with it, the free
- * committed), then a new file's first data block: the freed one (jbd2's
- * revoke keeps replay from putting the old attribute block over it).
+ * attributes live in a block unlinked or renamed over (the block freed
+ * with it, the free committed), then a new file's first data block: the
+ * freed one (jbd2's revoke keeps replay from putting the old attribute
+ * block over it).
  */
 static int wl_xattr(struct crash_run *r)
 {
@@ -899,9 +900,14 @@ static int wl_xattr(struct crash_run *r)
 				XATTR_BIG, round + 1, 0) ||
 		      set_xattr(r, pathf("/e%u", round), "user.f", "f", 0, 0,
 				0) ||
-		      DO(r, OP_FSYNC, pathf("/e%u", round)) ||
-		      DO(r, OP_UNLINK, pathf("/e%u", round)) ||
-		      DO(r, OP_CREATE, pathf("/w%u", round)) ||
+		      DO(r, OP_FSYNC, pathf("/e%u", round));
+		if (!err && round % 2)	/* renamed over: dropped the same */
+			err = DO(r, OP_CREATE, pathf("/r%u", round)) ||
+			      DO(r, OP_RENAME, pathf("/r%u", round),
+				 .path2 = pathf("/e%u", round));
+		else if (!err)
+			err = DO(r, OP_UNLINK, pathf("/e%u", round));
+		err = err ? err : DO(r, OP_CREATE, pathf("/w%u", round)) ||
 		      DO(r, OP_FSYNC, pathf("/w%u", round)) ||
 		      DO(r, OP_WRITE, pathf("/w%u", round),
 			 .len = SDX_PAGE_SIZE) ||
