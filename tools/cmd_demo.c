@@ -86,8 +86,10 @@ static int fault_figures(struct sdx_fs *fs, const char *path, int flags,
 	sdx_dax_get_stats(&st);
 	sdx_munmap((void *)map, PAGES * PAGE);
 	sdx_close(fs, fd);
-	printf("  %-44s min %6.2f  avg %6.2f  max %8.2f us  %3llu commits\n",
-	       label, min, sum / PAGES, max, (unsigned long long)st.commits);
+	printf("  %-44s min %6.2f  avg %6.2f  max %8.2f us  %3llu faults"
+	       "  %3llu commits\n", label, min, sum / PAGES, max,
+	       (unsigned long long)(st.faults_write + st.faults_mkwrite),
+	       (unsigned long long)st.commits);
 	return 0;
 }
 

@@ -27,12 +27,18 @@ pid=$!
 exec 7>"$IN" 8<"$OUT"
 
 held=1
+ahead=""
 while IFS= read -r line <&8; do
 	case "$line" in
+	*"sync-ahead 2M"*) ahead=$line ;;
 	"holding $DEV: run \`syncdax stats $DEV\`"*) held=0; break ;;
 	esac
 done
 ok $held "demo --hold prints its holding line"
+# The sync-ahead act: one fault and one commit for the whole 2 MiB (an
+# aligned device run, mapped at once).
+echo "$ahead" | grep -q " 1 faults  *1 commits$"
+ok $? "demo: 512 first writes with sync-ahead take 1 fault, 1 commit"
 
 out=$("$SYNCDAX" stats "$DEV")
 ok $? "stats exits 0 while the demo holds the device"
