@@ -7,12 +7,14 @@
  * beyond the input and that bound leaves the device at the input's size,
  * which the mount must refuse).  Each input is mounted read-only and
  * walked (readdir, stat, readlink, reads of every file, its extended
- * attributes listed and read), then mounted
- * read-write -- the device is a copy -- for a few writes, and unmounted.
+ * attributes listed and read), then mounted read-write -- the device is
+ * a copy -- for a few writes (fz_scribble: among them COLLAPSE_RANGE and
+ * INSERT_RANGE on the walked file of the most blocks and POSIX ACLs set
+ * and chmodded), and unmounted.
  * A finding is a crash, a sanitizer report, a leak or a timeout; a refused
  * mount or a failed call is the expected answer to a hostile image.
  *
- *   make fuzz                      # both targets, FUZZ_SECONDS each
+ *   make fuzz                      # every target, FUZZ_SECONDS each
  *   build/fuzz/fuzz_mount CORPUS   # by hand, as long as wanted
  */
 #include <stddef.h>
