@@ -920,10 +920,9 @@ static void publish_stats(struct sdx_fs *fs)
 			(fs->feature_compat & EXT4_FEATURE_COMPAT_HAS_JOURNAL ?
 			 0 : SDX_STATPAGE_NO_JOURNAL);
 
-	if (!fs->dev->crash &&
-	    sdx_statpage_publish(fs->dev->fd, fs->dev->path, mode,
-				 &fs->statpage) < 0)
-		fs->statpage = NULL;
+	if (!fs->dev->crash)	/* sets fs->statpage only on success */
+		sdx_statpage_publish(fs->dev->fd, fs->dev->path, mode,
+				     &fs->statpage);
 }
 
 int sdx_fs_open(const char *device, unsigned flags, struct sdx_fs **out)
